@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { ConfigError, loadOperatorConfig, type OperatorFlags } from '../config/index.js';
+import { startOperator } from '../main.js';
+import { UserError } from './errors.js';
+
+export function registerOperator(program: Command): void {
+  program
+    .command('operator')
+    .description('Run the mizzen controllers against the cluster of KUBECONFIG (or the in-cluster config)')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)')
+    .option('--namespace <ns>', 'namespace of the operator: its leader Lease and peer Secrets (default mizzen-system)')
+    .option('--probe-addr <host:port>', 'address of /healthz, /readyz and /metrics (default :8081)')
+    .option('--no-leader-elect', 'run without leader election (one replica only)')
+    .option('--lease-name <name>', 'name of the leader election Lease (default mizzen-operator)')
+    .option('--lease-duration <d>', 'leader lease duration, e.g. 15s')
+    .option('--identity <id>', 'leader election identity (default: hostname_pid_random)')
+    .option('--log-level <level>', 'error, warn, info, debug')
+    .option('--log-format <fmt>', 'json or text (default: text on a terminal, json otherwise)')
+    .option('--controllers <list>', 'comma-separated controllers to run (default: all)')
+    .action(async (flags: OperatorFlags) => {
+      let config;
+      try {
+        config = loadOperatorConfig(flags);
+      } catch (err) {
+        if (err instanceof ConfigError) throw new UserError(err.message);
+        throw err;
+      }
+      const op = await startOperator(config);
+      await op.done;
+    });
+}

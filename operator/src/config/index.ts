@@ -1,0 +1,92 @@
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Typed configuration of `mizzen operator`. Flags win over environment variables; this module is the only
+ * reader of process.env.
+ */
+export interface OperatorConfig {
+  kubeconfig?: string;
+  /** Namespace of the operator itself: its Lease, peer Secrets. */
+  namespace: string;
+  probeHost: string;
+  probePort: number;
+  leaderElect: boolean;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  identity: string;
+  logLevel: string;
+  logFormat: 'json' | 'text';
+  informerIdleReconnectMs: number;
+  /** Which controllers to run (all by default). */
+  controllers: string[];
+}
+
+export interface OperatorFlags {
+  kubeconfig?: string;
+  namespace?: string;
+  probeAddr?: string;
+  leaderElect?: boolean;
+  leaseName?: string;
+  leaseDuration?: string;
+  identity?: string;
+  logLevel?: string;
+  logFormat?: string;
+  controllers?: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const allControllers = ['istiooperator'];
+
+function parseAddr(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  if (i < 0) throw new ConfigError(`--probe-addr must be host:port, got "${addr}"`);
+  const host = addr.slice(0, i) || '0.0.0.0';
+  const port = Number(addr.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--probe-addr has an invalid port: "${addr}"`);
+  return { host, port };
+}
+
+/** Parses a duration like 15s, 500ms, 2m. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text.trim());
+  if (!m) throw new ConfigError(`${flag} must be a duration such as 15s or 500ms, got "${text}"`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+function envBool(v: string | undefined): boolean | undefined {
+  if (v === undefined || v === '') return undefined;
+  return v === 'true' || v === '1';
+}
+
+export function loadOperatorConfig(flags: OperatorFlags, env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const namespace = flags.namespace ?? env.MIZZEN_NAMESPACE ?? env.POD_NAMESPACE ?? 'mizzen-system';
+  const probe = parseAddr(flags.probeAddr ?? env.MIZZEN_PROBE_ADDR ?? ':8081');
+  const leaseDurationMs = parseDuration(flags.leaseDuration ?? env.MIZZEN_LEASE_DURATION ?? '15s', '--lease-duration');
+  const logFormat = flags.logFormat ?? env.MIZZEN_LOG_FORMAT ?? (process.stderr.isTTY ? 'text' : 'json');
+  if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(`--log-format must be json or text, got "${logFormat}"`);
+  const controllers = (flags.controllers ?? env.MIZZEN_CONTROLLERS ?? allControllers.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const c of controllers) if (!allControllers.includes(c)) throw new ConfigError(`--controllers: unknown controller "${c}" (known: ${allControllers.join(', ')})`);
+  return {
+    kubeconfig: flags.kubeconfig ?? (env.KUBECONFIG || undefined),
+    namespace,
+    probeHost: probe.host,
+    probePort: probe.port,
+    leaderElect: flags.leaderElect ?? envBool(env.MIZZEN_LEADER_ELECT) ?? true,
+    leaseName: flags.leaseName ?? env.MIZZEN_LEASE_NAME ?? 'mizzen-operator',
+    leaseDurationMs,
+    renewDeadlineMs: Math.round(leaseDurationMs * (2 / 3)),
+    retryPeriodMs: Math.max(200, Math.round(leaseDurationMs / 7.5)),
+    identity: flags.identity ?? env.POD_NAME ?? `${os.hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`,
+    logLevel: flags.logLevel ?? env.MIZZEN_LOG_LEVEL ?? 'info',
+    logFormat,
+    informerIdleReconnectMs: parseDuration(env.MIZZEN_WATCH_IDLE_RECONNECT ?? '5m', 'MIZZEN_WATCH_IDLE_RECONNECT'),
+    controllers,
+  };
+}

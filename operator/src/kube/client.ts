@@ -1,0 +1,211 @@
+import https from 'node:https';
+import http from 'node:http';
+import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiError, type StatusDetails } from './errors.js';
+import { type ResourceType, knownResource, resourcePath } from './resources.js';
+
+export const FIELD_MANAGER = 'mizzen';
+
+export interface ObjectList<T extends KubernetesObject = KubernetesObject> {
+  items: T[];
+  resourceVersion: string;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | undefined>;
+  body?: unknown;
+  contentType?: string;
+  timeoutMs?: number;
+}
+
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+export type RequestObserver = (verb: string, status: number, ms: number) => void;
+
+/**
+ * A small JSON client over the API server's REST interface. Objects stay plain JSON (the same shape the
+ * watch stream delivers), unlike client-node's typed APIs, which turn timestamps into Dates on LIST but not
+ * on WATCH. TLS and credentials come from client-node's KubeConfig; connections are kept alive.
+ */
+export class KubeClient {
+  private readonly agent: https.Agent | http.Agent;
+  private readonly discovery = new Map<string, Promise<ResourceType[]>>();
+  readonly server: string;
+  observer: RequestObserver = () => undefined;
+
+  private constructor(
+    readonly kubeConfig: KubeConfig,
+    tls: https.AgentOptions,
+    readonly fieldManager: string,
+  ) {
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('The kubeconfig has no current cluster');
+    this.server = cluster.server.replace(/\/$/, '');
+    this.agent = this.server.startsWith('https:')
+      ? new https.Agent({ ...tls, keepAlive: true, maxSockets: 32 })
+      : new http.Agent({ keepAlive: true, maxSockets: 32 });
+  }
+
+  static async create(kubeConfig: KubeConfig, fieldManager = FIELD_MANAGER): Promise<KubeClient> {
+    const opts: https.RequestOptions = {};
+    await kubeConfig.applyToHTTPSOptions(opts);
+    const tls: https.AgentOptions = { ca: opts.ca, cert: opts.cert, key: opts.key, servername: opts.servername };
+    if (opts.rejectUnauthorized !== undefined) tls.rejectUnauthorized = opts.rejectUnauthorized;
+    return new KubeClient(kubeConfig, tls, fieldManager);
+  }
+
+  /** Loads a kubeconfig file, or KUBECONFIG / ~/.kube/config / the in-cluster config when no path is given. */
+  static loadConfig(path?: string): KubeConfig {
+    const kc = new KubeConfig();
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+    return kc;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const auth: https.RequestOptions = {};
+    await this.kubeConfig.applyToHTTPSOptions(auth);
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'mizzen' };
+    for (const [k, v] of Object.entries(auth.headers ?? {})) if (typeof v === 'string') headers[k] = v;
+    let payload: string | undefined;
+    if (opts.body !== undefined) {
+      payload = JSON.stringify(opts.body);
+      headers['Content-Type'] = opts.contentType ?? 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(payload));
+    }
+    const started = performance.now();
+    const mod = url.protocol === 'https:' ? https : http;
+    return new Promise<T>((resolve, reject) => {
+      const req = mod.request(url, { method, headers, agent: this.agent, auth: auth.auth, timeout: opts.timeoutMs ?? 30_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          this.observer(method, status, performance.now() - started);
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = undefined;
+          try {
+            body = text ? JSON.parse(text) : undefined;
+          } catch {
+            body = text;
+          }
+          if (status >= 200 && status < 300) resolve(body as T);
+          else reject(toApiError(status, body, method, path));
+        });
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${path} timed out`), { code: 'ETIMEDOUT' })));
+      req.on('error', (err) => {
+        this.observer(method, 0, performance.now() - started);
+        reject(err);
+      });
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** The resource type of apiVersion/kind: from the static table, else from discovery (cached per group version). */
+  async resourceFor(apiVersion: string, kind: string): Promise<ResourceType> {
+    const known = knownResource(apiVersion, kind);
+    if (known) return known;
+    let pending = this.discovery.get(apiVersion);
+    if (!pending) {
+      pending = this.discover(apiVersion);
+      this.discovery.set(apiVersion, pending);
+      pending.catch(() => this.discovery.delete(apiVersion));
+    }
+    const found = (await pending).find((t) => t.kind === kind);
+    if (found) return found;
+    this.discovery.delete(apiVersion);
+    throw new ApiError(404, 'NotFound', `The server has no resource of kind ${kind} in ${apiVersion}`);
+  }
+
+  private async discover(apiVersion: string): Promise<ResourceType[]> {
+    const path = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    const list = await this.request<{ resources: { name: string; kind: string; namespaced: boolean }[] }>('GET', path);
+    return list.resources
+      .filter((r) => !r.name.includes('/'))
+      .map((r) => ({ apiVersion, kind: r.kind, plural: r.name, namespaced: r.namespaced }));
+  }
+
+  async get<T extends KubernetesObject>(t: ResourceType, name: string, namespace?: string): Promise<T | undefined> {
+    try {
+      return await this.request<T>('GET', resourcePath(t, namespace, name));
+    } catch (err) {
+      if (err instanceof ApiError && err.statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async list<T extends KubernetesObject>(t: ResourceType, opts: ListOptions = {}): Promise<ObjectList<T>> {
+    const list = await this.request<{ items: T[] | null; metadata?: { resourceVersion?: string } }>('GET', resourcePath(t, opts.namespace), {
+      query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
+    });
+    const kind = t.kind;
+    const items = (list.items ?? []).map((o) => ({ ...o, apiVersion: t.apiVersion, kind }));
+    return { items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  async create<T extends KubernetesObject>(obj: T): Promise<T> {
+    const t = await this.resourceFor(obj.apiVersion ?? '', obj.kind ?? '');
+    return this.request<T>('POST', resourcePath(t, obj.metadata?.namespace), { body: obj, query: { fieldManager: this.fieldManager } });
+  }
+
+  /** Server-side apply with this client's field manager; force takes ownership of conflicting fields. */
+  async apply<T extends KubernetesObject>(obj: T, opts: { force?: boolean; dryRun?: boolean; subresource?: string } = {}): Promise<T> {
+    const t = await this.resourceFor(obj.apiVersion ?? '', obj.kind ?? '');
+    const name = obj.metadata?.name;
+    if (!name) throw new ApiError(422, 'Invalid', `Cannot apply a ${obj.kind} without metadata.name`);
+    return this.request<T>('PATCH', resourcePath(t, obj.metadata?.namespace, name, opts.subresource), {
+      body: obj,
+      contentType: 'application/apply-patch+yaml',
+      query: {
+        fieldManager: this.fieldManager,
+        force: opts.force === false ? undefined : 'true',
+        dryRun: opts.dryRun ? 'All' : undefined,
+      },
+    });
+  }
+
+  /** A JSON merge patch (application/merge-patch+json), e.g. for finalizers or a status subresource. */
+  async mergePatch<T extends KubernetesObject>(t: ResourceType, name: string, namespace: string | undefined, patch: unknown, subresource?: string): Promise<T> {
+    return this.request<T>('PATCH', resourcePath(t, namespace, name, subresource), {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+      query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  async replace<T extends KubernetesObject>(t: ResourceType, obj: T): Promise<T> {
+    return this.request<T>('PUT', resourcePath(t, obj.metadata?.namespace, obj.metadata?.name), { body: obj, query: { fieldManager: this.fieldManager } });
+  }
+
+  /** Deletes an object; a missing object is not an error. Returns whether something was deleted. */
+  async delete(t: ResourceType, name: string, namespace?: string, opts: { uid?: string; propagationPolicy?: string } = {}): Promise<boolean> {
+    const body: Record<string, unknown> = { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagationPolicy ?? 'Background' };
+    if (opts.uid) body.preconditions = { uid: opts.uid };
+    try {
+      await this.request('DELETE', resourcePath(t, namespace, name), { body });
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.statusCode === 404) return false;
+      throw err;
+    }
+  }
+}
+
+function toApiError(status: number, body: unknown, method: string, path: string): ApiError {
+  const s = (typeof body === 'object' && body !== null ? body : {}) as { reason?: string; message?: string; details?: StatusDetails };
+  const message = s.message ?? (typeof body === 'string' && body ? body.slice(0, 300) : `${method} ${path} failed with HTTP ${status}`);
+  return new ApiError(status, s.reason ?? String(status), message, s.details);
+}

@@ -1,0 +1,150 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { WorkQueue, type RateLimiterOptions, defaultRateLimiter } from './workqueue.js';
+import type { Informer, EventType } from './informer.js';
+import { classify, errorMessage } from './errors.js';
+import type { Metrics } from './metrics.js';
+import type { Logger } from '../util/log.js';
+import { type Clock, realClock } from '../util/clock.js';
+
+export interface ReconcileResult {
+  /** Reconcile this key again after this many milliseconds (e.g. to poll a child's readiness). */
+  requeueAfterMs?: number;
+}
+
+export type Reconciler = (key: string) => Promise<ReconcileResult | void>;
+
+/** Maps a watched object to the keys of the root objects it concerns. */
+export type KeyMapper<T> = (obj: T, type: EventType) => string[];
+
+export interface ControllerOptions {
+  name: string;
+  reconcile: Reconciler;
+  workers?: number;
+  rateLimiter?: RateLimiterOptions;
+  /** Re-enqueue every known root key this often (level-based safety net); 0 disables. */
+  resyncMs?: number;
+  clock?: Clock;
+}
+
+export function objectKey(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  return ns ? `${ns}/${obj.metadata?.name ?? ''}` : (obj.metadata?.name ?? '');
+}
+
+export function splitKey(key: string): { namespace?: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/**
+ * One controller per root kind: watches enqueue keys, workers take keys from a deduplicating, rate-limited
+ * queue and call reconcile(key). Errors are classified by type: invalid input is not retried (the reconcile
+ * reports it in status), conflicts and transient errors are retried with per-key backoff, and anything else
+ * is logged with its key as a bug and retried, keeping the process alive.
+ */
+export class Controller {
+  readonly queue: WorkQueue;
+  private readonly informers: Informer[] = [];
+  private readonly roots: Informer[] = [];
+  private running = false;
+  private workersDone: Promise<void>[] = [];
+  private resyncTimer?: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly opts: ControllerOptions,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    const clock = opts.clock ?? realClock;
+    this.queue = new WorkQueue(opts.name, clock, opts.rateLimiter ?? defaultRateLimiter, (d) => metrics.queueDepth.set({ controller: opts.name }, d));
+  }
+
+  get name(): string {
+    return this.opts.name;
+  }
+
+  /** Watches the root kind itself: every event enqueues the object's own key. */
+  watchRoot<T extends KubernetesObject>(informer: Informer<T>): this {
+    this.roots.push(informer as unknown as Informer);
+    return this.watch(informer, (obj) => [objectKey(obj)]);
+  }
+
+  /** Watches a related kind; the mapper names the root keys an event concerns. */
+  watch<T extends KubernetesObject>(informer: Informer<T>, map: KeyMapper<T>): this {
+    this.informers.push(informer as unknown as Informer);
+    informer.on((type, obj) => {
+      for (const key of map(obj, type)) this.queue.add(key);
+    });
+    return this;
+  }
+
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  watchedInformers(): readonly Informer[] {
+    return this.informers;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const workers = this.opts.workers ?? 2;
+    for (let i = 0; i < workers; i++) this.workersDone.push(this.worker());
+    const resync = this.opts.resyncMs ?? 0;
+    if (resync > 0) {
+      this.resyncTimer = setInterval(() => {
+        for (const inf of this.roots) for (const obj of inf.list()) this.queue.add(objectKey(obj));
+      }, resync);
+      this.resyncTimer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.queue.shutDown();
+    await Promise.all(this.workersDone);
+  }
+
+  private async worker(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      await this.process(key);
+      this.queue.done(key);
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    const name = this.opts.name;
+    const end = this.metrics.reconcileDuration.startTimer({ controller: name });
+    try {
+      const result = await this.opts.reconcile(key);
+      end();
+      this.metrics.reconciles.inc({ controller: name, result: 'success' });
+      this.queue.forget(key);
+      if (result?.requeueAfterMs !== undefined && result.requeueAfterMs > 0) this.queue.addAfter(key, result.requeueAfterMs);
+    } catch (err) {
+      end();
+      const cls = classify(err);
+      this.metrics.reconciles.inc({ controller: name, result: 'error' });
+      this.metrics.reconcileErrors.inc({ controller: name, class: cls });
+      if (cls === 'invalid') {
+        this.log.warn('Reconcile rejected invalid input', { controller: name, key, error: errorMessage(err) });
+        this.queue.forget(key);
+        return;
+      }
+      const level = cls === 'bug' ? 'error' : 'info';
+      this.log.log(level, 'Reconcile failed; requeued with backoff', {
+        controller: name,
+        key,
+        class: cls,
+        error: errorMessage(err),
+        retries: this.queue.numRequeues(key),
+        ...(cls === 'bug' && err instanceof Error ? { stack: err.stack } : {}),
+      });
+      if (this.running) this.queue.addRateLimited(key);
+    }
+  }
+}

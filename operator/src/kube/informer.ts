@@ -1,0 +1,170 @@
+import { ListWatch, Watch, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+import type { KubeClient, ListOptions } from './client.js';
+import { type ResourceType, resourcePath } from './resources.js';
+import { errorMessage } from './errors.js';
+import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+
+export type EventType = 'add' | 'update' | 'delete';
+export type InformerHandler<T> = (type: EventType, obj: T) => void;
+
+export interface InformerOptions extends ListOptions {
+  /** Reconnect the watch when it has been open this long without an event (silent stalls are known). */
+  idleReconnectMs?: number;
+  /** Backoff after a failed list or watch: first delay and cap. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  clock?: Clock;
+}
+
+/**
+ * A shared informer: client-node's ListWatch (LIST, then WATCH from the list's resourceVersion, relist on
+ * 410 Gone with delete events for what vanished) made resilient. ListWatch stops for good on any other error;
+ * this wrapper restarts it with exponential backoff, resuming from the last resourceVersion so no event,
+ * deletes included, is lost across an API server restart. A watch that stays silent for idleReconnectMs is
+ * reconnected, which guards against connections that stall without closing.
+ */
+export class Informer<T extends KubernetesObject = KubernetesObject> {
+  private readonly lw: ListWatch<T>;
+  private readonly handlers: InformerHandler<T>[] = [];
+  private readonly clock: Clock;
+  private synced = false;
+  private running = false;
+  private restarting = false;
+  private reconnectPending = false;
+  private failures = 0;
+  private lastActivity = 0;
+  private retryTimer?: TimerHandle;
+  private idleTimer?: TimerHandle;
+  private syncWaiters: (() => void)[] = [];
+  /** Counts of restarts after errors and of idle reconnects, for metrics and tests. */
+  readonly stats = { errors: 0, restarts: 0, idleReconnects: 0, lists: 0, lastError: '' };
+
+  constructor(
+    readonly type: ResourceType,
+    client: KubeClient,
+    private readonly log: Logger,
+    private readonly opts: InformerOptions = {},
+  ) {
+    this.clock = opts.clock ?? realClock;
+    const path = resourcePath(type, opts.namespace);
+    const listFn = async (): Promise<KubernetesListObject<T>> => {
+      const list = await client.list<T>(type, opts);
+      this.stats.lists++;
+      this.markSynced();
+      return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: list.resourceVersion }, items: list.items };
+    };
+    this.lw = new ListWatch<T>(path, new Watch(client.kubeConfig), listFn, false, opts.labelSelector, opts.fieldSelector);
+    const forward = (type: EventType) => (obj: T) => {
+      this.lastActivity = this.clock.now();
+      this.failures = 0;
+      const typed = { ...obj, apiVersion: obj.apiVersion ?? this.type.apiVersion, kind: obj.kind ?? this.type.kind };
+      for (const h of this.handlers) h(type, typed);
+    };
+    this.lw.on('add', forward('add'));
+    this.lw.on('update', forward('update'));
+    this.lw.on('delete', forward('delete'));
+    this.lw.on('connect', () => {
+      this.lastActivity = this.clock.now();
+    });
+    this.lw.on('error', (err: unknown) => this.onError(err));
+  }
+
+  get name(): string {
+    return `${this.type.kind}${this.opts.namespace ? `/${this.opts.namespace}` : ''}${this.opts.labelSelector ? `[${this.opts.labelSelector}]` : ''}`;
+  }
+
+  on(handler: InformerHandler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves once the first LIST has been loaded into the cache. */
+  waitForSync(): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    const obj = this.lw.get(name, namespace);
+    return obj ? { ...obj, apiVersion: obj.apiVersion ?? this.type.apiVersion, kind: obj.kind ?? this.type.kind } : undefined;
+  }
+
+  list(namespace?: string): T[] {
+    return this.lw.list(namespace).map((o) => ({ ...o, apiVersion: o.apiVersion ?? this.type.apiVersion, kind: o.kind ?? this.type.kind }));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.lastActivity = this.clock.now();
+    this.launch();
+    this.scheduleIdleCheck();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
+    if (this.idleTimer) this.clock.clearTimeout(this.idleTimer);
+    this.restarting = true;
+    await this.lw.stop();
+    for (const w of this.syncWaiters.splice(0)) w();
+  }
+
+  private markSynced(): void {
+    if (this.synced) return;
+    this.synced = true;
+    for (const w of this.syncWaiters.splice(0)) w();
+  }
+
+  private launch(): void {
+    if (!this.running) return;
+    this.reconnectPending = false;
+    this.restarting = false;
+    this.lw.start().catch((err: unknown) => this.onError(err));
+  }
+
+  private onError(err: unknown): void {
+    if (this.reconnectPending) {
+      // The error is the abort of the watch we closed on purpose: its handler has run, so start afresh now.
+      this.launch();
+      return;
+    }
+    if (!this.running || this.restarting) return;
+    this.stats.errors++;
+    this.stats.lastError = errorMessage(err);
+    const base = this.opts.retryBaseMs ?? 200;
+    const delay = Math.min(this.opts.retryMaxMs ?? 10_000, base * 2 ** Math.min(this.failures, 20));
+    this.failures++;
+    this.log.warn('Informer watch failed; restarting', { informer: this.name, error: this.stats.lastError, retryInMs: delay });
+    this.restarting = true;
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = this.clock.setTimeout(() => {
+      if (!this.running) return;
+      this.stats.restarts++;
+      this.launch();
+    }, delay);
+  }
+
+  private scheduleIdleCheck(): void {
+    const idle = this.opts.idleReconnectMs ?? 300_000;
+    this.idleTimer = this.clock.setTimeout(() => {
+      if (!this.running) return;
+      if (!this.restarting && this.clock.now() - this.lastActivity >= idle) {
+        this.stats.idleReconnects++;
+        this.restarting = true;
+        this.reconnectPending = true;
+        this.lastActivity = this.clock.now();
+        void this.lw.stop();
+        // The aborted watch reports back through onError, which relaunches; this covers a quiet close.
+        this.clock.setTimeout(() => {
+          if (this.reconnectPending) this.launch();
+        }, 1000);
+      }
+      this.scheduleIdleCheck();
+    }, Math.max(1000, Math.floor(idle / 2)));
+  }
+}

@@ -1,0 +1,53 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Operator metrics: queue depth, reconcile count/latency/errors per controller, API requests, leadership. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly queueDepth: Gauge;
+  readonly reconciles: Counter;
+  readonly reconcileErrors: Counter;
+  readonly reconcileDuration: Histogram;
+  readonly apiRequests: Counter;
+  readonly isLeader: Gauge;
+  private informerStats: () => { name: string; restarts: number; synced: boolean }[] = () => [];
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'mizzen_' });
+    this.queueDepth = new Gauge({ name: 'mizzen_workqueue_depth', help: 'Keys waiting in a controller work queue', labelNames: ['controller'], registers });
+    this.reconciles = new Counter({ name: 'mizzen_reconcile_total', help: 'Reconciles by controller and result', labelNames: ['controller', 'result'], registers });
+    this.reconcileErrors = new Counter({ name: 'mizzen_reconcile_errors_total', help: 'Failed reconciles by controller and error class', labelNames: ['controller', 'class'], registers });
+    this.reconcileDuration = new Histogram({
+      name: 'mizzen_reconcile_duration_seconds',
+      help: 'Reconcile latency by controller',
+      labelNames: ['controller'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.apiRequests = new Counter({ name: 'mizzen_api_requests_total', help: 'API server requests by verb and HTTP status', labelNames: ['verb', 'code'], registers });
+    this.isLeader = new Gauge({ name: 'mizzen_leader', help: '1 while this process holds the leader Lease', registers });
+    const stats = (): { name: string; restarts: number; synced: boolean }[] => this.informerStats();
+    new Gauge({
+      name: 'mizzen_informer_restarts',
+      help: 'Informer restarts after watch errors, since process start',
+      labelNames: ['informer'],
+      registers,
+      collect() {
+        for (const s of stats()) this.set({ informer: s.name }, s.restarts);
+      },
+    });
+    new Gauge({
+      name: 'mizzen_informer_synced',
+      help: '1 once an informer has loaded its first list',
+      labelNames: ['informer'],
+      registers,
+      collect() {
+        for (const s of stats()) this.set({ informer: s.name }, s.synced ? 1 : 0);
+      },
+    });
+  }
+
+  onCollectInformers(fn: () => { name: string; restarts: number; synced: boolean }[]): void {
+    this.informerStats = fn;
+  }
+}

@@ -1,0 +1,168 @@
+import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
+
+/**
+ * A keyed work queue with the semantics of client-go's rate-limited queue:
+ * - a key is queued at most once, however often it is added (dedupe);
+ * - a key being processed is never handed to a second worker; if it is added meanwhile it is queued again
+ *   when the worker calls done();
+ * - addRateLimited() delays a key by the larger of its own exponential backoff and a global token bucket;
+ * - addAfter() delays a key by a fixed time (requeue-after), keeping the earliest pending time per key.
+ */
+export interface RateLimiterOptions {
+  /** First retry delay for a failing key. */
+  baseDelayMs: number;
+  /** Cap for a single key's backoff. */
+  maxDelayMs: number;
+  /** Global rate of rate-limited adds, shared by all keys. */
+  qps: number;
+  /** Global burst. */
+  burst: number;
+}
+
+export const defaultRateLimiter: RateLimiterOptions = { baseDelayMs: 50, maxDelayMs: 300_000, qps: 10, burst: 100 };
+
+export class RateLimiter {
+  private failures = new Map<string, number>();
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly opts: RateLimiterOptions,
+    private readonly clock: Clock,
+  ) {
+    this.tokens = opts.burst;
+    this.last = clock.now();
+  }
+
+  /** The delay before the key's next attempt; counts one more failure for it. */
+  when(key: string): number {
+    const n = this.failures.get(key) ?? 0;
+    this.failures.set(key, n + 1);
+    const perKey = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** Math.min(n, 40));
+    return Math.max(perKey, this.reserveToken());
+  }
+
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  numRequeues(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** Takes one token from the bucket and returns how long to wait until it is really available. */
+  private reserveToken(): number {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.opts.burst, this.tokens + ((now - this.last) / 1000) * this.opts.qps);
+    this.last = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.opts.qps) * 1000);
+  }
+}
+
+type Waiter = (key: string | undefined) => void;
+
+export class WorkQueue {
+  private readonly queue: string[] = [];
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly waiting = new Map<string, { due: number; handle: TimerHandle }>();
+  private readonly waiters: Waiter[] = [];
+  private shuttingDown = false;
+  readonly limiter: RateLimiter;
+
+  constructor(
+    readonly name: string,
+    private readonly clock: Clock = realClock,
+    limiterOptions: RateLimiterOptions = defaultRateLimiter,
+    private readonly onDepthChange: (depth: number) => void = () => undefined,
+  ) {
+    this.limiter = new RateLimiter(limiterOptions, clock);
+  }
+
+  add(key: string): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    if (this.processing.has(key)) return;
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      waiter(key);
+      return;
+    }
+    this.queue.push(key);
+    this.onDepthChange(this.queue.length);
+  }
+
+  /** Adds the key after delayMs; an earlier pending add for the same key wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.shuttingDown) return;
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
+    const due = this.clock.now() + delayMs;
+    const pending = this.waiting.get(key);
+    if (pending && pending.due <= due) return;
+    if (pending) this.clock.clearTimeout(pending.handle);
+    const handle = this.clock.setTimeout(() => {
+      this.waiting.delete(key);
+      this.add(key);
+    }, delayMs);
+    this.waiting.set(key, { due, handle });
+  }
+
+  addRateLimited(key: string): void {
+    this.addAfter(key, this.limiter.when(key));
+  }
+
+  forget(key: string): void {
+    this.limiter.forget(key);
+  }
+
+  numRequeues(key: string): number {
+    return this.limiter.numRequeues(key);
+  }
+
+  /** Resolves with the next key, or undefined once the queue is shut down. */
+  get(): Promise<string | undefined> {
+    const key = this.queue.shift();
+    if (key !== undefined) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      this.onDepthChange(this.queue.length);
+      return Promise.resolve(key);
+    }
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.has(key)) {
+      this.dirty.delete(key);
+      this.add(key);
+    }
+  }
+
+  len(): number {
+    return this.queue.length;
+  }
+
+  /** Keys scheduled for later (backoff or requeue-after). */
+  pending(): number {
+    return this.waiting.size;
+  }
+
+  isProcessing(key: string): boolean {
+    return this.processing.has(key);
+  }
+
+  shutDown(): void {
+    this.shuttingDown = true;
+    for (const { handle } of this.waiting.values()) this.clock.clearTimeout(handle);
+    this.waiting.clear();
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+  }
+}

@@ -1,0 +1,69 @@
+import type { OperatorConfig } from './config/index.js';
+import { KubeClient } from './kube/client.js';
+import { Manager } from './kube/manager.js';
+import { createLogger } from './util/log.js';
+import { errorMessage } from './kube/errors.js';
+import { R } from './kube/resources.js';
+
+export interface RunningOperator {
+  manager: Manager;
+  stop(): Promise<void>;
+  /** Resolves when the operator has stopped (signal, fatal error or stop()). */
+  done: Promise<void>;
+}
+
+/** Composition root: config → logger → client → manager → controllers → start. */
+export async function startOperator(config: OperatorConfig): Promise<RunningOperator> {
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, component: 'operator' });
+  const kc = KubeClient.loadConfig(config.kubeconfig);
+  const client = await KubeClient.create(kc);
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const manager: Manager = new Manager(
+    client,
+    {
+      probeHost: config.probeHost,
+      probePort: config.probePort,
+      informerIdleReconnectMs: config.informerIdleReconnectMs,
+      leaderElection: config.leaderElect
+        ? { namespace: config.namespace, name: config.leaseName, identity: config.identity, leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs }
+        : undefined,
+    },
+    log,
+    (reason) => {
+      log.error('Stopping after a fatal error', { reason });
+      process.exitCode = 1;
+      void stop();
+    },
+  );
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= manager.stop().then(() => {
+      log.info('Stopped operator');
+      resolveDone();
+    });
+    return stopping;
+  };
+  const onSignal = (sig: string): void => {
+    log.info('Received signal; stopping', { signal: sig });
+    void stop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await ensureNamespace(client, config.namespace, config.leaderElect);
+    await manager.start();
+  } catch (err) {
+    log.error('Could not start operator', { error: errorMessage(err) });
+    await stop();
+    throw err;
+  }
+  log.info('Started operator', { namespace: config.namespace, identity: config.identity, controllers: config.controllers });
+  return { manager, stop, done };
+}
+
+async function ensureNamespace(client: KubeClient, namespace: string, needed: boolean): Promise<void> {
+  if (!needed) return;
+  if (await client.get(R.namespace, namespace)) return;
+  await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+}

@@ -1,0 +1,160 @@
+import { expect } from 'chai';
+import { WorkQueue, RateLimiter, type RateLimiterOptions } from '../../src/kube/workqueue.js';
+import { FakeClock } from '../../src/util/clock.js';
+
+const noGlobalLimit: RateLimiterOptions = { baseDelayMs: 100, maxDelayMs: 10_000, qps: 1_000_000, burst: 1_000_000 };
+
+async function drain(q: WorkQueue): Promise<string[]> {
+  const out: string[] = [];
+  while (q.len() > 0) {
+    const key = await q.get();
+    if (key === undefined) break;
+    out.push(key);
+    q.done(key);
+  }
+  return out;
+}
+
+describe('WorkQueue', () => {
+  describe('dedupe', () => {
+    it('queues a key added many times only once', async () => {
+      const q = new WorkQueue('t', new FakeClock());
+      for (let i = 0; i < 5; i++) q.add('ns/a');
+      q.add('ns/b');
+      q.add('ns/a');
+      expect(await drain(q)).to.deep.equal(['ns/a', 'ns/b']);
+    });
+
+    it('never hands a key to two workers at once, and requeues it after done when it was added meanwhile', async () => {
+      const q = new WorkQueue('t', new FakeClock());
+      q.add('k');
+      const first = await q.get();
+      expect(first).to.equal('k');
+      q.add('k');
+      q.add('k');
+      expect(q.len(), 'a key in flight is not queued again').to.equal(0);
+      q.done('k');
+      expect(q.len()).to.equal(1);
+      expect(await q.get()).to.equal('k');
+      q.done('k');
+      expect(q.len()).to.equal(0);
+    });
+
+    it('wakes a waiting worker when a key arrives', async () => {
+      const q = new WorkQueue('t', new FakeClock());
+      const got = q.get();
+      q.add('late');
+      expect(await got).to.equal('late');
+      expect(q.isProcessing('late')).to.equal(true);
+    });
+
+    it('returns undefined to waiting workers on shutdown and ignores later adds', async () => {
+      const q = new WorkQueue('t', new FakeClock());
+      const got = q.get();
+      q.shutDown();
+      expect(await got).to.equal(undefined);
+      q.add('x');
+      expect(q.len()).to.equal(0);
+    });
+  });
+
+  describe('per-key exponential backoff', () => {
+    it('doubles the delay on each failure and caps it', () => {
+      const clock = new FakeClock();
+      const rl = new RateLimiter({ ...noGlobalLimit, maxDelayMs: 1000 }, clock);
+      const delays = Array.from({ length: 6 }, () => rl.when('k'));
+      expect(delays).to.deep.equal([100, 200, 400, 800, 1000, 1000]);
+      expect(rl.numRequeues('k')).to.equal(6);
+    });
+
+    it('keeps keys independent and resets a key on forget', () => {
+      const rl = new RateLimiter(noGlobalLimit, new FakeClock());
+      rl.when('a');
+      rl.when('a');
+      expect(rl.when('b')).to.equal(100);
+      expect(rl.when('a')).to.equal(400);
+      rl.forget('a');
+      expect(rl.when('a')).to.equal(100);
+    });
+
+    it('delivers a rate-limited key only after its backoff has passed', async () => {
+      const clock = new FakeClock();
+      const q = new WorkQueue('t', clock, noGlobalLimit);
+      q.addRateLimited('k');
+      q.addRateLimited('k');
+      expect(q.len()).to.equal(0);
+      clock.advance(99);
+      expect(q.len(), 'not before the first backoff (100ms)').to.equal(0);
+      clock.advance(1);
+      expect(q.len()).to.equal(1);
+      expect(await drain(q)).to.deep.equal(['k']);
+      q.addRateLimited('k');
+      clock.advance(399);
+      expect(q.len(), 'third failure waits 400ms').to.equal(0);
+      clock.advance(1);
+      expect(q.len()).to.equal(1);
+    });
+  });
+
+  describe('global rate limit', () => {
+    it('lets a burst through at once and spaces the rest at qps', () => {
+      const clock = new FakeClock();
+      const rl = new RateLimiter({ baseDelayMs: 1, maxDelayMs: 1, qps: 10, burst: 3 }, clock);
+      const delays = ['a', 'b', 'c', 'd', 'e'].map((k) => rl.when(k));
+      expect(delays.slice(0, 3)).to.deep.equal([1, 1, 1]);
+      expect(delays[3]).to.equal(100);
+      expect(delays[4]).to.equal(200);
+    });
+
+    it('refills tokens as time passes', () => {
+      const clock = new FakeClock();
+      const rl = new RateLimiter({ baseDelayMs: 1, maxDelayMs: 1, qps: 10, burst: 2 }, clock);
+      rl.when('a');
+      rl.when('b');
+      expect(rl.when('c')).to.equal(100);
+      clock.advance(1000);
+      expect(rl.when('d')).to.equal(1);
+    });
+
+    it('bounds the rate at which a flood of failing keys re-enters the queue', () => {
+      const clock = new FakeClock();
+      const q = new WorkQueue('t', clock, { baseDelayMs: 1, maxDelayMs: 1, qps: 50, burst: 10 });
+      for (let i = 0; i < 110; i++) q.addRateLimited(`k${i}`);
+      clock.advance(1);
+      expect(q.len()).to.equal(10);
+      clock.advance(1000);
+      expect(q.len()).to.be.within(59, 61);
+    });
+  });
+
+  describe('requeue after', () => {
+    it('delivers a key after the given delay and keeps the earliest of two schedules', () => {
+      const clock = new FakeClock();
+      const q = new WorkQueue('t', clock);
+      q.addAfter('k', 5000);
+      q.addAfter('k', 1000);
+      q.addAfter('k', 3000);
+      expect(q.pending()).to.equal(1);
+      clock.advance(999);
+      expect(q.len()).to.equal(0);
+      clock.advance(1);
+      expect(q.len()).to.equal(1);
+      expect(clock.pendingTimers()).to.equal(0);
+    });
+
+    it('adds at once for a zero delay', () => {
+      const q = new WorkQueue('t', new FakeClock());
+      q.addAfter('k', 0);
+      expect(q.len()).to.equal(1);
+    });
+
+    it('reports the queue depth as it changes', async () => {
+      const depths: number[] = [];
+      const q = new WorkQueue('t', new FakeClock(), noGlobalLimit, (d) => depths.push(d));
+      q.add('a');
+      q.add('b');
+      await q.get();
+      expect(depths).to.deep.equal([1, 2, 1]);
+    });
+  });
+});
