@@ -42,6 +42,7 @@ function microTime(ms: number): string {
 export class LeaderElector {
   private observedRecord = '';
   private observedAt = 0;
+  private observedDurationMs = 0;
   private leading = false;
   private stopped = false;
   private readonly clock: Clock;
@@ -70,7 +71,7 @@ export class LeaderElector {
    * called) or stop() is called. Resolves when the election ends.
    */
   async run(onStarted: () => void | Promise<void>, onStopped: () => void): Promise<void> {
-    while (!this.stopped && !(await this.tryAcquireOrRenew())) await sleep(this.retryPeriodMs);
+    while (!this.stopped && !(await this.tryAcquireOrRenew())) await sleep(this.nextAttemptDelay());
     if (this.stopped) return;
     this.leading = true;
     this.log.info('Acquired leader lease', { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity });
@@ -150,11 +151,18 @@ export class LeaderElector {
     }
   }
 
+  /** A retry period, or less when the observed holder's lease runs out sooner. */
+  private nextAttemptDelay(): number {
+    const expiresIn = this.observedAt + this.observedDurationMs - this.clock.now();
+    return Math.max(10, Math.min(this.retryPeriodMs, expiresIn + 5));
+  }
+
   private observe(lease: Lease): void {
     const record = JSON.stringify(lease.spec ?? {});
     if (record !== this.observedRecord) {
       this.observedRecord = record;
       this.observedAt = this.clock.now();
+      this.observedDurationMs = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
     }
   }
 }
