@@ -66,27 +66,36 @@ function envBool(v: string | undefined): boolean | undefined {
 }
 
 export function loadOperatorConfig(flags: OperatorFlags, env: NodeJS.ProcessEnv = process.env): OperatorConfig {
-  const namespace = flags.namespace ?? env.MIZZEN_NAMESPACE ?? env.POD_NAMESPACE ?? 'mizzen-system';
-  const probe = parseAddr(flags.probeAddr ?? env.MIZZEN_PROBE_ADDR ?? ':8081');
-  const leaseDurationMs = parseDuration(flags.leaseDuration ?? env.MIZZEN_LEASE_DURATION ?? '15s', '--lease-duration');
-  const logFormat = flags.logFormat ?? env.MIZZEN_LOG_FORMAT ?? (process.stderr.isTTY ? 'text' : 'json');
+  /** The flag, else the first environment variable set, else the default. */
+  const pick = (flag: string | undefined, vars: string[], fallback: string): string => {
+    if (flag !== undefined) return flag;
+    for (const v of vars) if (env[v]) return env[v];
+    return fallback;
+  };
+  const probe = parseAddr(pick(flags.probeAddr, ['MIZZEN_PROBE_ADDR'], ':8081'));
+  const leaseDurationMs = parseDuration(pick(flags.leaseDuration, ['MIZZEN_LEASE_DURATION'], '15s'), '--lease-duration');
+  const logFormat = pick(flags.logFormat, ['MIZZEN_LOG_FORMAT'], process.stderr.isTTY ? 'text' : 'json');
   if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(`--log-format must be json or text, got "${logFormat}"`);
-  const controllers = (flags.controllers ?? env.MIZZEN_CONTROLLERS ?? allControllers.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const controllers = pick(flags.controllers, ['MIZZEN_CONTROLLERS'], allControllers.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const c of controllers) if (!allControllers.includes(c)) throw new ConfigError(`--controllers: unknown controller "${c}" (known: ${allControllers.join(', ')})`);
+  const kubeconfig = pick(flags.kubeconfig, ['KUBECONFIG'], '');
   return {
-    kubeconfig: flags.kubeconfig ?? (env.KUBECONFIG || undefined),
-    namespace,
+    kubeconfig: kubeconfig || undefined,
+    namespace: pick(flags.namespace, ['MIZZEN_NAMESPACE', 'POD_NAMESPACE'], 'mizzen-system'),
     probeHost: probe.host,
     probePort: probe.port,
     leaderElect: flags.leaderElect ?? envBool(env.MIZZEN_LEADER_ELECT) ?? true,
-    leaseName: flags.leaseName ?? env.MIZZEN_LEASE_NAME ?? 'mizzen-operator',
+    leaseName: pick(flags.leaseName, ['MIZZEN_LEASE_NAME'], 'mizzen-operator'),
     leaseDurationMs,
     renewDeadlineMs: Math.round(leaseDurationMs * (2 / 3)),
     retryPeriodMs: Math.max(200, Math.round(leaseDurationMs / 7.5)),
-    identity: flags.identity ?? env.POD_NAME ?? `${os.hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`,
-    logLevel: flags.logLevel ?? env.MIZZEN_LOG_LEVEL ?? 'info',
+    identity: pick(flags.identity, ['POD_NAME'], `${os.hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`),
+    logLevel: pick(flags.logLevel, ['MIZZEN_LOG_LEVEL'], 'info'),
     logFormat,
-    informerIdleReconnectMs: parseDuration(env.MIZZEN_WATCH_IDLE_RECONNECT ?? '5m', 'MIZZEN_WATCH_IDLE_RECONNECT'),
+    informerIdleReconnectMs: parseDuration(pick(undefined, ['MIZZEN_WATCH_IDLE_RECONNECT'], '5m'), 'MIZZEN_WATCH_IDLE_RECONNECT'),
     controllers,
   };
 }

@@ -94,7 +94,7 @@ export class KubeClient {
           const status = res.statusCode ?? 0;
           this.observer(method, status, performance.now() - started);
           const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = undefined;
+          let body: unknown;
           try {
             body = text ? JSON.parse(text) : undefined;
           } catch {

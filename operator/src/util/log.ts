@@ -22,7 +22,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
               .filter(([k]) => typeof k === 'string')
               .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
               .join(' ');
-            return `${String(timestamp)} ${level.toUpperCase().padEnd(5)} ${component ? `[${String(component)}] ` : ''}${String(message)}${fields ? ` ${fields}` : ''}`;
+            return `${String(timestamp)} ${level.toUpperCase().padEnd(5)} ${typeof component === 'string' ? `[${component}] ` : ''}${String(message)}${fields ? ` ${fields}` : ''}`;
           }),
         );
   return winston.createLogger({

@@ -17,7 +17,7 @@ export async function startOperatorProcess(kubeconfig: string, args: string[], e
   });
   const logs: Record<string, unknown>[] = [];
   let buf = '';
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     buf += d.toString();
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -30,7 +30,7 @@ export async function startOperatorProcess(kubeconfig: string, args: string[], e
       }
     }
   });
-  child.stdout!.resume();
+  child.stdout.resume();
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const started = await waitFor(
     'the operator probe server',
