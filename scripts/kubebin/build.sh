@@ -10,11 +10,20 @@ cache="${MIZZEN_CACHE:-$HOME/.cache/mizzen}"
 key=$( (cat versions.env go.mod go.sum cmd/etcd/main.go; go version) | sha256sum | cut -c1-12)
 dir="$cache/bin/k8s-${KUBERNETES_VERSION}-${key}"
 bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok cnitool)
-complete=1
-for b in "${bins[@]}"; do [ -x "$dir/$b" ] || complete=0; done
-if [ "$complete" = 1 ]; then echo "$dir"; exit 0; fi
+complete() { local b; for b in "${bins[@]}"; do [ -x "$dir/$b" ] || return 1; done; }
+if complete; then echo "$dir"; exit 0; fi
 
-mkdir -p "$dir.tmp"
+# One build at a time (e.g. two clusters started at once on a fresh machine): wait for the lock, then
+# look again, since whoever held it may have just built the same directory.
+mkdir -p "$cache/bin"
+exec 9>"$cache/bin/.build.lock"
+if ! flock -n 9; then
+  echo "kubebin: another build is running; waiting for it" >&2
+  flock 9
+fi
+if complete; then echo "$dir"; exit 0; fi
+
+rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
 kv=${KUBERNETES_VERSION}
 major=1; minor=${kv#v1.}; minor=${minor%%.*}
 stamp="-s -w"
