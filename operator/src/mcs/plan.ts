@@ -1,0 +1,350 @@
+// The whole desired MCS state of the local cluster from every member's snapshot: ServiceImports, derived
+// Services, EndpointSlices, the status of the local ServiceExports, and the managed objects to delete.
+//
+// Membership rule (issue 6, DESIGN principle 11): a member whose snapshot is unreachable or not synced is never
+// read as "exports nothing". Its last known good state is used instead ("Stale"); without one ("Unknown"), every
+// local object that depends on it is left exactly as it is: the EndpointSlices sourced from it and every
+// ServiceImport (with its derived Service and slices, and the status of the local exports of that service) that
+// lists it as an exporter or has slices from it. Only a cluster that is not a member at all (absent from the
+// snapshots) loses its objects.
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { ServiceExportGVK, ServiceImportGVK, apiVersionOf, type ServiceImport } from '../api/index.js';
+import { setCondition, setConditions, type Condition, type ConditionInput } from '../util/conditions.js';
+import { sourceSlicesFor, desiredEndpointSlices } from './endpointslices.js';
+import { compareKeys, compareStrings, exportsByService, objectKey, type ClusterView } from './exports.js';
+import { mergeService, type MergeResult, type MergedService } from './merge.js';
+import type { Verdict } from './validity.js';
+import { derivedServiceName } from './names.js';
+import { desiredDerivedService, desiredServiceImport, importIPs, importOwnerReference } from './serviceimport.js';
+import {
+  ConditionType,
+  ExportReason,
+  ImportReason,
+  keyString,
+  LABEL_MANAGED_BY,
+  LABEL_SERVICE_NAME,
+  LABEL_SOURCE_CLUSTER,
+  MANAGED_BY,
+  MCS_OBJECT_LABEL,
+  type AnyServiceExport,
+  type ClusterSnapshot,
+  type LocalLiveState,
+  type McsObjectRole,
+  type ObjectRef,
+  type ServiceKey,
+} from './types.js';
+
+/** How the planner could read a member: live ("Synced"), from its last known good snapshot ("Stale"), or not at all. */
+export type ClusterReadState = 'Synced' | 'Stale' | 'Unknown';
+
+export interface ClusterReport {
+  readonly clusterId: string;
+  readonly state: ClusterReadState;
+  /** Why it is not Synced: the API server could not be reached, or its caches are not synced yet. */
+  readonly reason?: 'Unreachable' | 'NotSynced';
+  readonly message: string;
+}
+
+export interface StatusUpdate<S> {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly status: S;
+  /** False when the live status already says this: then nothing needs writing. */
+  readonly changed: boolean;
+}
+
+export interface ExportStatus {
+  conditions: Condition[];
+}
+
+export interface ImportStatus {
+  clusters: { cluster: string }[];
+  conditions: Condition[];
+}
+
+export interface McsPlan {
+  /** False when the local cluster itself is not synced: then the plan is empty and nothing may be written. */
+  readonly localReady: boolean;
+  /** Every member, sorted by id. */
+  readonly clusters: readonly ClusterReport[];
+  readonly serviceImports: readonly ServiceImport[];
+  readonly importStatuses: readonly StatusUpdate<ImportStatus>[];
+  readonly derivedServices: readonly V1Service[];
+  readonly endpointSlices: readonly V1EndpointSlice[];
+  readonly exportStatuses: readonly StatusUpdate<ExportStatus>[];
+  /** Managed local objects that are no longer desired. */
+  readonly deletions: readonly ObjectRef[];
+  /** Services left untouched because an exporter's state is unknown. */
+  readonly frozen: readonly ServiceKey[];
+}
+
+// ---- membership ----------------------------------------------------------------------------------------------
+
+export interface ResolvedClusters {
+  readonly views: readonly ClusterView[];
+  readonly reports: readonly ClusterReport[];
+  /** Members whose state is unknown: no usable snapshot and no last known good one. */
+  readonly unknown: ReadonlySet<string>;
+}
+
+function reportOf(s: ClusterSnapshot): ClusterReport {
+  if (s.reachable && s.synced) return { clusterId: s.clusterId, state: 'Synced', message: `Cluster "${s.clusterId}" is synced.` };
+  const reason = s.reachable ? 'NotSynced' : 'Unreachable';
+  const why = s.reachable ? 'its caches are not synced' : 'it cannot be reached';
+  return s.lastKnownGood
+    ? { clusterId: s.clusterId, state: 'Stale', reason, message: `Cluster "${s.clusterId}" is used as last seen: ${why}.` }
+    : { clusterId: s.clusterId, state: 'Unknown', reason, message: `Objects from cluster "${s.clusterId}" are kept as they are: ${why} and it has not been seen yet.` };
+}
+
+/** The state to plan with for each member (sorted by id; the first snapshot of an id counts). */
+export function resolveClusters(snapshots: readonly ClusterSnapshot[]): ResolvedClusters {
+  const byId = new Map<string, ClusterSnapshot>();
+  for (const s of snapshots) if (!byId.has(s.clusterId)) byId.set(s.clusterId, s);
+  const views: ClusterView[] = [];
+  const reports: ClusterReport[] = [];
+  const unknown = new Set<string>();
+  for (const id of [...byId.keys()].sort(compareStrings)) {
+    const s = byId.get(id) as ClusterSnapshot;
+    const report = reportOf(s);
+    reports.push(report);
+    if (report.state === 'Synced') views.push({ clusterId: id, state: s });
+    else if (report.state === 'Stale' && s.lastKnownGood) views.push({ clusterId: id, state: s.lastKnownGood });
+    else unknown.add(id);
+  }
+  return { views, reports, unknown };
+}
+
+// ---- live objects --------------------------------------------------------------------------------------------
+
+function isManaged(obj: { metadata?: { labels?: Record<string, string> | undefined } | undefined }, role: McsObjectRole): boolean {
+  const labels = obj.metadata?.labels ?? {};
+  return labels[LABEL_MANAGED_BY] === MANAGED_BY && labels[MCS_OBJECT_LABEL] === role;
+}
+
+/** The key of a managed import that lists a member in `unknown` as an exporter. */
+function importOnUnknown(imp: ServiceImport, unknown: ReadonlySet<string>): ServiceKey | undefined {
+  const key = objectKey(imp);
+  return key && isManaged(imp, 'service-import') && (imp.status?.clusters ?? []).some((c) => unknown.has(c.cluster)) ? key : undefined;
+}
+
+/** The key of the service a managed slice sourced from a member in `unknown` belongs to. */
+function sliceOnUnknown(slice: V1EndpointSlice, unknown: ReadonlySet<string>): ServiceKey | undefined {
+  const labels = slice.metadata?.labels ?? {};
+  const namespace = slice.metadata?.namespace;
+  const name = labels[LABEL_SERVICE_NAME];
+  if (!namespace || !name || !isManaged(slice, 'endpoint-slice')) return undefined;
+  return unknown.has(labels[LABEL_SOURCE_CLUSTER] ?? '') ? { namespace, name } : undefined;
+}
+
+/** The services whose local objects depend on a member in `unknown`: they are left untouched. */
+function frozenKeys(live: LocalLiveState, unknown: ReadonlySet<string>): Map<string, ServiceKey> {
+  const keys = [...live.serviceImports.map((i) => importOnUnknown(i, unknown)), ...live.endpointSlices.map((s) => sliceOnUnknown(s, unknown))];
+  const frozen = new Map<string, ServiceKey>();
+  for (const key of keys) if (key) frozen.set(keyString(key), key);
+  return frozen;
+}
+
+/** Objects by "ns/name"; of two with the same key (one object listed at two versions) the first by apiVersion. */
+function byKey<T extends { apiVersion?: string | undefined; metadata?: unknown }>(objects: readonly T[]): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const o of [...objects].sort((a, b) => compareStrings(a.apiVersion ?? '', b.apiVersion ?? ''))) {
+    const key = objectKey(o);
+    if (key && !out.has(keyString(key))) out.set(keyString(key), o);
+  }
+  return out;
+}
+
+// ---- status --------------------------------------------------------------------------------------------------
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function importStatus(imp: ServiceImport, live: ServiceImport | undefined, ready: boolean, now: Date): StatusUpdate<ImportStatus> {
+  const key = objectKey(imp) as ServiceKey;
+  const cond: ConditionInput = ready
+    ? { type: ConditionType.Ready, status: 'True', reason: ImportReason.Ready, message: `ServiceImport ${keyString(key)} is ready.` }
+    : {
+        type: ConditionType.Ready,
+        status: 'False',
+        reason: ImportReason.Pending,
+        message: `Waiting for the derived Service ${key.namespace}/${derivedServiceName(key)} to get its cluster IPs.`,
+      };
+  const status: ImportStatus = {
+    clusters: imp.status?.clusters ?? [],
+    conditions: setCondition(live?.status?.conditions, cond, now),
+  };
+  const liveStatus = { clusters: live?.status?.clusters ?? [], conditions: live?.status?.conditions ?? [] };
+  return { apiVersion: imp.apiVersion ?? apiVersionOf(ServiceImportGVK), kind: 'ServiceImport', namespace: key.namespace, name: key.name, status, changed: !live || !sameJson(status, liveStatus) };
+}
+
+interface ExportContext {
+  readonly merge: MergeResult | undefined;
+  readonly liveImport: ServiceImport | undefined;
+}
+
+function readyCondition(valid: boolean, ctx: ExportContext, key: ServiceKey): ConditionInput {
+  const imp = ctx.liveImport;
+  const imported = imp !== undefined && (imp.spec?.type === 'Headless' || (imp.spec?.ips ?? []).length > 0);
+  if (!valid) return { type: ConditionType.Ready, status: 'False', reason: ExportReason.Failed, message: 'The ServiceExport is not valid: see the Valid condition.' };
+  if (imported) return { type: ConditionType.Ready, status: 'True', reason: ExportReason.Ready, message: `Service ${keyString(key)} is exported and imported as ServiceImport ${keyString(key)}.` };
+  return { type: ConditionType.Ready, status: 'False', reason: ExportReason.Pending, message: `Waiting for ServiceImport ${keyString(key)} and its clusterset IP.` };
+}
+
+function conflictCondition(merge: MergeResult | undefined): ConditionInput {
+  if (merge?.conflictReason && merge.conflictMessage) {
+    return { type: ConditionType.Conflict, status: 'True', reason: merge.conflictReason, message: merge.conflictMessage };
+  }
+  return { type: ConditionType.Conflict, status: 'False', reason: ExportReason.NoConflicts, message: 'The exports of this service agree.' };
+}
+
+function validCondition(verdict: Verdict | undefined): ConditionInput {
+  if (!verdict) return { type: ConditionType.Valid, status: 'Unknown', reason: ExportReason.Pending, message: 'The ServiceExport has not been evaluated yet.' };
+  return { type: ConditionType.Valid, status: verdict.valid ? 'True' : 'False', reason: verdict.reason, message: verdict.message };
+}
+
+/** Valid, Ready and Conflict on a local ServiceExport; an invalid export takes no part, so it has no Conflict. */
+export function exportStatus(ex: AnyServiceExport, localClusterId: string, ctx: ExportContext, now: Date): StatusUpdate<ExportStatus> {
+  const key = objectKey(ex) as ServiceKey;
+  const gen = ex.metadata.generation === undefined ? {} : { observedGeneration: ex.metadata.generation };
+  const verdict = ctx.merge?.verdicts.find((v) => v.joined.clusterId === localClusterId)?.verdict;
+  const valid = verdict?.valid ?? false;
+  const next = [validCondition(verdict), readyCondition(valid, ctx, key), ...(valid ? [conflictCondition(ctx.merge)] : [])];
+  let conditions = setConditions(ex.status?.conditions, next.map((c) => ({ ...c, ...gen })), now);
+  if (!valid) conditions = conditions.filter((c) => c.type !== ConditionType.Conflict);
+  return {
+    apiVersion: ex.apiVersion ?? apiVersionOf(ServiceExportGVK),
+    kind: 'ServiceExport',
+    namespace: key.namespace,
+    name: key.name,
+    status: { conditions },
+    changed: !sameJson(conditions, ex.status?.conditions ?? []),
+  };
+}
+
+// ---- desired objects -----------------------------------------------------------------------------------------
+
+interface Desired {
+  imports: ServiceImport[];
+  importStatuses: StatusUpdate<ImportStatus>[];
+  derived: V1Service[];
+  slices: V1EndpointSlice[];
+}
+
+interface PlanContext {
+  readonly localClusterId: string;
+  readonly views: ReadonlyMap<string, ClusterView>;
+  readonly live: { imports: Map<string, ServiceImport>; derived: Map<string, V1Service> };
+  readonly now: Date;
+}
+
+function desiredFor(key: ServiceKey, merged: MergedService, participants: readonly string[], ctx: PlanContext, out: Desired): void {
+  const liveImport = ctx.live.imports.get(keyString(key));
+  const clusterSetIP = merged.type === 'ClusterSetIP';
+  const ips = clusterSetIP ? importIPs(ctx.live.derived.get(keyString({ namespace: key.namespace, name: derivedServiceName(key) }))) : [];
+  const imp = desiredServiceImport(key, merged, { ips });
+  const owner = importOwnerReference(liveImport);
+  out.imports.push(imp);
+  out.importStatuses.push(importStatus(imp, liveImport, !clusterSetIP || ips.length > 0, ctx.now));
+  if (clusterSetIP) out.derived.push(desiredDerivedService(key, imp, owner));
+  const target = { key, type: merged.type, ipFamilies: merged.ipFamilies, owner };
+  for (const cluster of participants) {
+    const view = ctx.views.get(cluster);
+    if (view) out.slices.push(...desiredEndpointSlices(target, cluster, sourceSlicesFor(view.state, key), ctx.localClusterId));
+  }
+}
+
+// ---- deletions -----------------------------------------------------------------------------------------------
+
+function refOf(apiVersion: string, kind: string, obj: { metadata?: unknown }): ObjectRef | undefined {
+  const key = objectKey(obj);
+  return key ? { apiVersion, kind, namespace: key.namespace, name: key.name } : undefined;
+}
+
+function compareRefs(a: ObjectRef, b: ObjectRef): number {
+  return compareStrings(a.kind, b.kind) || compareKeys(a, b);
+}
+
+/** Managed live objects that are not desired, except those of frozen services and slices from unknown members. */
+function deletions(live: LocalLiveState, desired: Desired, frozen: ReadonlyMap<string, ServiceKey>, unknown: ReadonlySet<string>): ObjectRef[] {
+  const wanted = new Set<string>();
+  const mark = (kind: string, objs: readonly { metadata?: unknown }[]): void => {
+    for (const o of objs) wanted.add(`${kind}/${keyString(objectKey(o) as ServiceKey)}`);
+  };
+  mark('ServiceImport', desired.imports);
+  mark('Service', desired.derived);
+  mark('EndpointSlice', desired.slices);
+  const candidates: { kind: string; apiVersion: string; obj: { metadata?: { namespace?: string; labels?: Record<string, string> } }; role: McsObjectRole }[] = [
+    ...live.serviceImports.map((obj) => ({ kind: 'ServiceImport', apiVersion: obj.apiVersion ?? apiVersionOf(ServiceImportGVK), obj, role: 'service-import' as const })),
+    ...live.derivedServices.map((obj) => ({ kind: 'Service', apiVersion: 'v1', obj, role: 'derived-service' as const })),
+    ...live.endpointSlices.map((obj) => ({ kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', obj, role: 'endpoint-slice' as const })),
+  ];
+  const out: ObjectRef[] = [];
+  for (const c of candidates) {
+    const labels = c.obj.metadata?.labels ?? {};
+    const serviceKey = keyString({ namespace: c.obj.metadata?.namespace ?? '', name: labels[LABEL_SERVICE_NAME] ?? objectKey(c.obj)?.name ?? '' });
+    const ref = refOf(c.apiVersion, c.kind, c.obj);
+    if (!ref || !isManaged(c.obj, c.role) || wanted.has(`${c.kind}/${keyString(ref)}`)) continue;
+    if (frozen.has(serviceKey) || unknown.has(labels[LABEL_SOURCE_CLUSTER] ?? '')) continue;
+    out.push(ref);
+  }
+  return out.sort(compareRefs);
+}
+
+// ---- the plan ------------------------------------------------------------------------------------------------
+
+function emptyPlan(reports: readonly ClusterReport[]): McsPlan {
+  return { localReady: false, clusters: reports, serviceImports: [], importStatuses: [], derivedServices: [], endpointSlices: [], exportStatuses: [], deletions: [], frozen: [] };
+}
+
+const byObjectKey = (a: { metadata?: unknown }, b: { metadata?: unknown }): number => compareKeys(objectKey(a) as ServiceKey, objectKey(b) as ServiceKey);
+
+/**
+ * The desired MCS state of the local cluster. `snapshots` holds every member (the local cluster too); `live` the
+ * managed objects as they are in the local cluster; `now` stamps condition transitions.
+ */
+export function plan(localClusterId: string, snapshots: readonly ClusterSnapshot[], live: LocalLiveState, now: Date): McsPlan {
+  const resolved = resolveClusters(snapshots);
+  const localReport = resolved.reports.find((r) => r.clusterId === localClusterId);
+  const localView = resolved.views.find((v) => v.clusterId === localClusterId);
+  if (!localView || localReport?.state !== 'Synced') return emptyPlan(resolved.reports);
+
+  const frozen = frozenKeys(live, resolved.unknown);
+  const ctx: PlanContext = {
+    localClusterId,
+    views: new Map(resolved.views.map((v) => [v.clusterId, v])),
+    live: { imports: byKey(live.serviceImports.filter((i) => isManaged(i, 'service-import'))), derived: byKey(live.derivedServices) },
+    now,
+  };
+  const namespaces = new Set(localView.state.namespaces);
+  const merges = new Map<string, MergeResult>();
+  const desired: Desired = { imports: [], importStatuses: [], derived: [], slices: [] };
+  for (const group of exportsByService(resolved.views)) {
+    const id = keyString(group.key);
+    if (frozen.has(id)) continue;
+    const merge = mergeService(group);
+    merges.set(id, merge);
+    if (merge.service && namespaces.has(group.key.namespace)) {
+      desiredFor(group.key, merge.service, merge.participants.map((p) => p.clusterId), ctx, desired);
+    }
+  }
+
+  const exportStatuses = [...byKey(localView.state.serviceExports).entries()]
+    .filter(([id, ex]) => !frozen.has(id) && !ex.metadata.deletionTimestamp)
+    .map(([id, ex]) => exportStatus(ex, localClusterId, { merge: merges.get(id), liveImport: ctx.live.imports.get(id) }, now))
+    .sort(compareKeys);
+
+  return {
+    localReady: true,
+    clusters: resolved.reports,
+    serviceImports: desired.imports,
+    importStatuses: desired.importStatuses,
+    derivedServices: desired.derived.sort(byObjectKey),
+    endpointSlices: desired.slices.sort(byObjectKey),
+    exportStatuses,
+    deletions: deletions(live, desired, frozen, resolved.unknown),
+    frozen: [...frozen.values()].sort(compareKeys),
+  };
+}
