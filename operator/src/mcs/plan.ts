@@ -2,15 +2,17 @@
 // Services, EndpointSlices, the status of the local ServiceExports, and the managed objects to delete.
 //
 // Membership rule (issue 6, DESIGN principle 11): a member whose snapshot is unreachable or not synced is never
-// read as "exports nothing". Its last known good state is used instead ("Stale"); without one ("Unknown"), every
-// local object that depends on it is left exactly as it is: the EndpointSlices sourced from it and every
-// ServiceImport (with its derived Service and slices, and the status of the local exports of that service) that
-// lists it as an exporter or has slices from it. Only a cluster that is not a member at all (absent from the
-// snapshots) loses its objects.
+// read as "exports nothing". Its last known good state is used instead ("Stale"). Without one ("Unknown"), the
+// EndpointSlices sourced from it are left exactly as they are, and so is every service that depends on it (its
+// ServiceImport lists the cluster as an exporter, or it has slices from it): the service is "frozen", its import,
+// derived Service and the status of the local exports of it stay as they are, since the merge cannot be computed
+// without the unknown exporter. Only the slices of the frozen service's readable exporters keep following their
+// endpoints (shaped by the live import's type and families). Only a cluster that is not a member at all (absent
+// from the snapshots) loses its objects.
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { ServiceExportGVK, ServiceImportGVK, apiVersionOf, type ServiceImport } from '../api/index.js';
 import { setCondition, setConditions, type Condition, type ConditionInput } from '../util/conditions.js';
-import { sourceSlicesFor, desiredEndpointSlices } from './endpointslices.js';
+import { sourceSlicesFor, desiredEndpointSlices, type SliceTarget } from './endpointslices.js';
 import { compareKeys, compareStrings, exportsByService, objectKey, type ClusterView } from './exports.js';
 import { mergeService, type MergeResult, type MergedService } from './merge.js';
 import type { Verdict } from './validity.js';
@@ -237,6 +239,8 @@ interface PlanContext {
   readonly localClusterId: string;
   readonly views: ReadonlyMap<string, ClusterView>;
   readonly live: { imports: Map<string, ServiceImport>; derived: Map<string, V1Service> };
+  /** The namespaces of the local cluster: only there are services imported. */
+  readonly namespaces: ReadonlySet<string>;
   readonly now: Date;
 }
 
@@ -249,11 +253,25 @@ function desiredFor(key: ServiceKey, merged: MergedService, participants: readon
   out.imports.push(imp);
   out.importStatuses.push(importStatus(imp, liveImport, !clusterSetIP || ips.length > 0, ctx.now));
   if (clusterSetIP) out.derived.push(desiredDerivedService(key, imp, owner));
-  const target = { key, type: merged.type, ipFamilies: merged.ipFamilies, owner };
+  mirror({ key, type: merged.type, ipFamilies: merged.ipFamilies, owner }, participants, ctx, out);
+}
+
+/** The slices of every participating (valid, readable) exporter. */
+function mirror(target: SliceTarget, participants: readonly string[], ctx: PlanContext, out: Desired): void {
   for (const cluster of participants) {
     const view = ctx.views.get(cluster);
-    if (view) out.slices.push(...desiredEndpointSlices(target, cluster, sourceSlicesFor(view.state, key), ctx.localClusterId));
+    if (view) out.slices.push(...desiredEndpointSlices(target, cluster, sourceSlicesFor(view.state, target.key), ctx.localClusterId));
   }
+}
+
+/**
+ * For a frozen service whose import is live, the slice target as that import says (type and families): the
+ * slices of readable exporters keep following their endpoints while the import itself stays untouched.
+ */
+function frozenTarget(key: ServiceKey, ctx: PlanContext): SliceTarget | undefined {
+  const imp = ctx.live.imports.get(keyString(key));
+  if (!imp?.spec?.type || !ctx.namespaces.has(key.namespace)) return undefined;
+  return { key, type: imp.spec.type, ipFamilies: imp.spec.ipFamilies ?? [], owner: importOwnerReference(imp) };
 }
 
 // ---- deletions -----------------------------------------------------------------------------------------------
@@ -267,8 +285,22 @@ function compareRefs(a: ObjectRef, b: ObjectRef): number {
   return compareStrings(a.kind, b.kind) || compareKeys(a, b);
 }
 
-/** Managed live objects that are not desired, except those of frozen services and slices from unknown members. */
-function deletions(live: LocalLiveState, desired: Desired, frozen: ReadonlyMap<string, ServiceKey>, unknown: ReadonlySet<string>): ObjectRef[] {
+interface Keep {
+  readonly frozen: ReadonlyMap<string, ServiceKey>;
+  /** Frozen services whose slices from readable members are still planned (see frozenTarget). */
+  readonly mirrored: ReadonlySet<string>;
+  readonly unknown: ReadonlySet<string>;
+}
+
+/** Whether an undesired managed object stays: it is sourced from an unknown member, or its service is frozen. */
+function kept(kind: string, serviceKey: string, sourceCluster: string | undefined, keep: Keep): boolean {
+  if (sourceCluster !== undefined && keep.unknown.has(sourceCluster)) return true;
+  if (!keep.frozen.has(serviceKey)) return false;
+  return !(kind === 'EndpointSlice' && keep.mirrored.has(serviceKey));
+}
+
+/** Managed live objects that are not desired and not kept. */
+function deletions(live: LocalLiveState, desired: Desired, keep: Keep): ObjectRef[] {
   const wanted = new Set<string>();
   const mark = (kind: string, objs: readonly { metadata?: unknown }[]): void => {
     for (const o of objs) wanted.add(`${kind}/${keyString(objectKey(o) as ServiceKey)}`);
@@ -287,7 +319,7 @@ function deletions(live: LocalLiveState, desired: Desired, frozen: ReadonlyMap<s
     const serviceKey = keyString({ namespace: c.obj.metadata?.namespace ?? '', name: labels[LABEL_SERVICE_NAME] ?? objectKey(c.obj)?.name ?? '' });
     const ref = refOf(c.apiVersion, c.kind, c.obj);
     if (!ref || !isManaged(c.obj, c.role) || wanted.has(`${c.kind}/${keyString(ref)}`)) continue;
-    if (frozen.has(serviceKey) || unknown.has(labels[LABEL_SOURCE_CLUSTER] ?? '')) continue;
+    if (kept(c.kind, serviceKey, labels[LABEL_SOURCE_CLUSTER], keep)) continue;
     out.push(ref);
   }
   return out.sort(compareRefs);
@@ -316,19 +348,21 @@ export function plan(localClusterId: string, snapshots: readonly ClusterSnapshot
     localClusterId,
     views: new Map(resolved.views.map((v) => [v.clusterId, v])),
     live: { imports: byKey(live.serviceImports.filter((i) => isManaged(i, 'service-import'))), derived: byKey(live.derivedServices) },
+    namespaces: new Set(localView.state.namespaces),
     now,
   };
-  const namespaces = new Set(localView.state.namespaces);
+  const mirrored = new Set([...frozen].filter(([, key]) => frozenTarget(key, ctx)).map(([id]) => id));
   const merges = new Map<string, MergeResult>();
   const desired: Desired = { imports: [], importStatuses: [], derived: [], slices: [] };
   for (const group of exportsByService(resolved.views)) {
     const id = keyString(group.key);
-    if (frozen.has(id)) continue;
     const merge = mergeService(group);
+    const participants = merge.participants.map((p) => p.clusterId);
+    const target = frozen.has(id) ? frozenTarget(group.key, ctx) : undefined;
+    if (target) mirror(target, participants, ctx, desired);
+    if (frozen.has(id)) continue;
     merges.set(id, merge);
-    if (merge.service && namespaces.has(group.key.namespace)) {
-      desiredFor(group.key, merge.service, merge.participants.map((p) => p.clusterId), ctx, desired);
-    }
+    if (merge.service && ctx.namespaces.has(group.key.namespace)) desiredFor(group.key, merge.service, participants, ctx, desired);
   }
 
   const exportStatuses = [...byKey(localView.state.serviceExports).entries()]
@@ -344,7 +378,7 @@ export function plan(localClusterId: string, snapshots: readonly ClusterSnapshot
     derivedServices: desired.derived.sort(byObjectKey),
     endpointSlices: desired.slices.sort(byObjectKey),
     exportStatuses,
-    deletions: deletions(live, desired, frozen, resolved.unknown),
+    deletions: deletions(live, desired, { frozen, mirrored, unknown: resolved.unknown }),
     frozen: [...frozen.values()].sort(compareKeys),
   };
 }

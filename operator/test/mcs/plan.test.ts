@@ -360,6 +360,29 @@ describe('mcs plan over time', () => {
       },
     },
     {
+      name: 'while a peer is unknown, the endpoints of reachable exporters still propagate',
+      local: 'c0',
+      snapshots: [exporter('c0', 'web', { endpoints: [{ ip: '10.0.0.1' }, { ip: '10.0.0.5' }] }), cluster('c1', { reachable: false })],
+      check: (p, live) => {
+        expect(p.deletions).to.deep.equal([]);
+        expect(p.serviceImports).to.deep.equal([]);
+        expect(sliceSources(p)).to.deep.equal(['c0']);
+        expect(p.endpointSlices[0]?.metadata?.name).to.equal(live.endpointSlices.find((s) => s.metadata?.labels?.[LABEL_SOURCE_CLUSTER] === 'c0')?.metadata?.name);
+        expect(p.endpointSlices[0]?.endpoints.map((e) => e.addresses[0])).to.deep.equal(['10.0.0.1', '10.0.0.5']);
+      },
+    },
+    {
+      name: 'while a peer is unknown, a reachable cluster that unexports loses its slices and the import stays',
+      local: 'c0',
+      snapshots: [cluster('c0', { services: c0.services, slices: c0.endpointSlices }), cluster('c1', { reachable: false })],
+      check: (p) => {
+        expect(deletedKinds(p, 'EndpointSlice')).to.have.length(1);
+        expect(deletedKinds(p, 'EndpointSlice')[0]).to.match(/^web-c0-/);
+        expect(deletedKinds(p, 'ServiceImport')).to.deep.equal([]);
+        expect(deletedKinds(p, 'Service')).to.deep.equal([]);
+      },
+    },
+    {
       name: 'a peer whose caches are not synced is reported NotSynced and deletes nothing',
       local: 'c1',
       snapshots: [cluster('c0', { synced: false }), c1],
