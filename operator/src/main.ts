@@ -4,6 +4,8 @@ import { Manager } from './kube/manager.js';
 import { createLogger } from './util/log.js';
 import { errorMessage } from './kube/errors.js';
 import { R } from './kube/resources.js';
+import { EventRecorder } from './kube/events.js';
+import { IstioOperatorReconciler } from './controllers/istiooperator/reconcile.js';
 
 export interface RunningOperator {
   manager: Manager;
@@ -36,6 +38,11 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
       void stop();
     },
   );
+  const events = new EventRecorder(client, 'mizzen', config.identity, log);
+  if (config.controllers.includes('istiooperator')) {
+    const iop = new IstioOperatorReconciler(client, manager, events, log.child({ controller: 'istiooperator' }));
+    manager.add(iop.controller(manager, log));
+  }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= manager.stop().then(() => {

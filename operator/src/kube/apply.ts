@@ -1,5 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { KubeClient } from './client.js';
+import { FIELD_MANAGER, type KubeClient } from './client.js';
 import type { ResourceType } from './resources.js';
 
 export interface ApplyOutcome {
@@ -51,6 +51,14 @@ export interface PruneScope {
   labelSelector: string;
 }
 
+/**
+ * Whether our field manager applied this object. Owner labels alone are not proof: the endpoints controller
+ * copies a Service's labels onto the Endpoints it creates, and those are not ours to prune.
+ */
+export function appliedByUs(obj: KubernetesObject, manager = FIELD_MANAGER): boolean {
+  return (obj.metadata?.managedFields ?? []).some((f) => f.manager === manager && f.operation === 'Apply');
+}
+
 export function identity(obj: KubernetesObject): string {
   return `${obj.apiVersion ?? ''}|${obj.kind ?? ''}|${obj.metadata?.namespace ?? ''}|${obj.metadata?.name ?? ''}`;
 }
@@ -65,7 +73,7 @@ export async function findOrphans(client: KubeClient, desired: readonly Kubernet
   for (const t of scope.types) {
     const list = await client.list(t, { labelSelector: scope.labelSelector });
     for (const obj of list.items) {
-      if (!keep.has(identity(obj)) && !obj.metadata?.deletionTimestamp) orphans.push(obj);
+      if (appliedByUs(obj, client.fieldManager) && !keep.has(identity(obj)) && !obj.metadata?.deletionTimestamp) orphans.push(obj);
     }
   }
   return orphans;

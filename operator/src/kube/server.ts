@@ -26,7 +26,6 @@ export class ProbeServer {
       server.once('error', reject);
       server.listen(this.opts.port, this.opts.host, () => resolve());
     });
-    server.unref();
     return server.address() as AddressInfo;
   }
 

@@ -30,7 +30,7 @@ describe('leader election between two operator processes', function () {
   });
 
   const holder = async (): Promise<string | null | undefined> => (await client.get<Lease>(R.lease, leaseName, namespace))?.spec?.holderIdentity;
-  const args = (id: string): string[] => ['--namespace', namespace, '--lease-name', leaseName, '--lease-duration', `${leaseDurationMs}ms`, '--identity', id];
+  const args = (id: string): string[] => ['--namespace', namespace, '--lease-name', leaseName, '--lease-duration', `${leaseDurationMs}ms`, '--identity', id, '--controllers', ''];
 
   it('keeps the second process standby while the first holds the Lease', async function () {
     a = await startOperatorProcess(e2e.kubeconfig, args('op-a'));

@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { IstioOperator, IstioOperatorStatus } from '../../api/index.js';
+import { validate } from '../../api/index.js';
+import { render, ownerSelector, componentOf, InvalidSpecError, type RenderResult } from '../../render/index.js';
+import type { KubeClient } from '../../kube/client.js';
+import type { Informer } from '../../kube/informer.js';
+import { Controller, type ReconcileResult, splitKey } from '../../kube/controller.js';
+import type { Manager } from '../../kube/manager.js';
+import { R } from '../../kube/resources.js';
+import { appliedByUs, identity, stripServerFields, describeObject } from '../../kube/apply.js';
+import { classify, errorMessage } from '../../kube/errors.js';
+import { keyOf, meta } from '../../kube/objects.js';
+import type { EventSink } from '../../kube/events.js';
+import type { Logger } from '../../util/log.js';
+import { buildStatus, componentReports, statusChanged } from './status.js';
+import { MANAGED_BY_SELECTOR, managedTypes, ownerKeys, typeOf } from './watches.js';
+
+export const FINALIZER = 'install.istio.io/mizzen-cleanup';
+export const IGNORE_ANNOTATION = 'install.istio.io/ignoreReconcile';
+
+type Iop = IstioOperator & KubernetesObject;
+
+interface Applied {
+  hash: string;
+  resourceVersion: string;
+}
+
+/**
+ * Reconciles an IstioOperator: validate → render → server-side apply → prune → status. Level-based: it reads
+ * the IstioOperator and its children from informer caches and never asks what event woke it. An object
+ * whose desired manifest and live resourceVersion are unchanged since this process last applied it is not
+ * sent again, so a second reconcile of an unchanged resource makes no API writes at all.
+ */
+export class IstioOperatorReconciler {
+  private readonly iops: Informer<Iop>;
+  private readonly children = new Map<string, Informer>();
+  private readonly applied = new Map<string, Applied>();
+
+  constructor(
+    private readonly client: KubeClient,
+    manager: Manager,
+    private readonly events: EventSink,
+    private readonly log: Logger,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.iops = manager.informer<Iop>(R.istioOperator);
+    for (const t of managedTypes) this.children.set(`${t.apiVersion}/${t.kind}`, manager.informer(t, { labelSelector: MANAGED_BY_SELECTOR }));
+  }
+
+  controller(manager: Manager, log: Logger): Controller {
+    const c = new Controller({ name: 'istiooperator', reconcile: (key) => this.reconcile(key), workers: 2, resyncMs: 10 * 60_000 }, log, manager.metrics);
+    c.watchRoot(this.iops);
+    for (const inf of this.children.values()) c.watch(inf, ownerKeys);
+    return c;
+  }
+
+  private live(obj: KubernetesObject): KubernetesObject | undefined {
+    return this.children.get(`${obj.apiVersion ?? ''}/${obj.kind ?? ''}`)?.get(obj.metadata?.name ?? '', obj.metadata?.namespace);
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const iop = this.iops.get(name, namespace);
+    if (!iop) return;
+    const m = meta(iop);
+    if (m.deleting) return this.finalize(iop);
+    if (m.annotations[IGNORE_ANNOTATION] === 'true') {
+      this.log.info('Skipped IstioOperator with ignoreReconcile', { kind: 'IstioOperator', namespace, name });
+      return;
+    }
+    let result: RenderResult;
+    try {
+      result = this.renderChecked(iop);
+    } catch (err) {
+      if (!(err instanceof InvalidSpecError)) throw err;
+      await this.fail(iop, 'InvalidSpec', err.message, err.field);
+      return;
+    }
+    await this.ensureFinalizer(iop);
+    await this.applyAndPrune(iop, result);
+    const reports = componentReports(result.components, result.objects, (o) => componentOf(o), (o) => this.live(o));
+    await this.writeStatus(iop, buildStatus({ generation: m.generation, previous: iop.status, now: this.now(), components: reports }));
+  }
+
+  private async applyAndPrune(iop: Iop, result: RenderResult): Promise<void> {
+    try {
+      const changed = await this.applyChanged(result.objects);
+      const pruned = await this.pruneOrphans(iop, result.objects);
+      if (!changed.length && !pruned.length) return;
+      const parts = [changed.length ? `applied ${changed.length} object(s)` : '', pruned.length ? `pruned ${pruned.map(describeObject).join(', ')}` : ''];
+      this.events.emit(iop, 'Normal', 'Reconciled', capitalise(parts.filter(Boolean).join('; ')));
+      this.log.info('Reconciled IstioOperator', { kind: 'IstioOperator', key: keyOf(iop), applied: changed.length, pruned: pruned.length });
+    } catch (err) {
+      const cls = classify(err);
+      if (cls === 'invalid' || cls === 'forbidden' || cls === 'notFound') await this.fail(iop, 'ApplyFailed', `Could not apply: ${errorMessage(err)}`);
+      throw err;
+    }
+  }
+
+  /** Schema validation (the same schema the API server enforces), render, and the claim checks against other IstioOperators. */
+  private renderChecked(iop: Iop): RenderResult {
+    const v = validate(iop);
+    if (!v.valid) throw new InvalidSpecError(fieldOf(v.errors[0] ?? 'spec'), v.errors.join('; '));
+    const result = render(iop);
+    const mine = new Set(result.objects.map((o) => identity(o)));
+    for (const other of this.olderClaimants(iop)) {
+      let theirs: RenderResult;
+      try {
+        theirs = render(other);
+      } catch {
+        continue;
+      }
+      const who = keyOf(other);
+      if (theirs.revision === result.revision) {
+        throw new InvalidSpecError('spec.revision', `revision "${result.revision}" is already installed by IstioOperator ${who}; give this one another spec.revision`);
+      }
+      const clash = theirs.objects.find((o) => mine.has(identity(o)));
+      if (clash) throw new InvalidSpecError('spec.components', `${describeObject(clash)} is already installed by IstioOperator ${who}; disable that component here or there`);
+    }
+    return result;
+  }
+
+  /** Other live IstioOperators created before this one: their claims on revisions and objects win. */
+  private olderClaimants(iop: Iop): Iop[] {
+    const uid = meta(iop).uid;
+    return this.iops.list().filter((o) => {
+      const m = meta(o);
+      return m.uid !== uid && !m.deleting && m.annotations[IGNORE_ANNOTATION] !== 'true' && olderThan(o, iop);
+    }).sort((a, b) => (olderThan(a, b) ? -1 : 1));
+  }
+
+  private async applyChanged(objects: readonly KubernetesObject[]): Promise<KubernetesObject[]> {
+    const changed: KubernetesObject[] = [];
+    for (const obj of objects) {
+      const id = identity(obj);
+      const hash = createHash('sha256').update(JSON.stringify(obj)).digest('hex');
+      const before = this.applied.get(id);
+      const liveRv = this.live(obj)?.metadata?.resourceVersion;
+      if (before && before.hash === hash && before.resourceVersion === liveRv) continue;
+      const rv = meta(await this.client.apply(stripServerFields(obj))).resourceVersion ?? '';
+      this.applied.set(id, { hash, resourceVersion: rv });
+      if (rv !== liveRv) changed.push(obj);
+    }
+    return changed;
+  }
+
+  /** Deletes children this IstioOperator owns that are no longer rendered. Reads the caches, which must be synced. */
+  private async pruneOrphans(iop: Iop, desired: readonly KubernetesObject[]): Promise<KubernetesObject[]> {
+    const keep = new Set(desired.map(identity));
+    const key = keyOf(iop);
+    const orphans: KubernetesObject[] = [];
+    for (const inf of this.children.values()) {
+      if (!inf.hasSynced()) throw new Error(`Cache of ${inf.name} is not synced; not pruning`);
+      orphans.push(...inf.list().filter((obj) => ownerKeys(obj)[0] === key && appliedByUs(obj) && !keep.has(identity(obj)) && !meta(obj).deleting));
+    }
+    for (const obj of orphans) await this.deleteChild(obj);
+    return orphans;
+  }
+
+  private async deleteChild(obj: KubernetesObject): Promise<void> {
+    const t = typeOf(obj);
+    const m = meta(obj);
+    if (t && !m.deleting) await this.client.delete(t, m.name, m.namespace, { uid: m.uid });
+    this.applied.delete(identity(obj));
+  }
+
+  private async ensureFinalizer(iop: Iop): Promise<void> {
+    const m = meta(iop);
+    if (m.finalizers.includes(FINALIZER)) return;
+    await this.client.mergePatch(R.istioOperator, m.name, m.namespace, { metadata: { finalizers: [...m.finalizers, FINALIZER], resourceVersion: m.resourceVersion } });
+  }
+
+  /** Deletion: remove every child (cluster-scoped ones included) found by owner labels, then the finalizer. */
+  private async finalize(iop: Iop): Promise<ReconcileResult | void> {
+    const m = meta(iop);
+    if (!m.finalizers.includes(FINALIZER)) return;
+    const selector = ownerSelector(iop);
+    let remaining = 0;
+    for (const t of managedTypes) {
+      const items = (await this.client.list(t, { labelSelector: selector })).items.filter((o) => appliedByUs(o));
+      remaining += items.length;
+      for (const obj of items) await this.deleteChild(obj);
+    }
+    if (remaining > 0) {
+      this.log.info('Deleted children of IstioOperator', { kind: 'IstioOperator', key: keyOf(iop), count: remaining });
+      return { requeueAfterMs: 500 };
+    }
+    await this.client.mergePatch(R.istioOperator, m.name, m.namespace, { metadata: { finalizers: m.finalizers.filter((f) => f !== FINALIZER), resourceVersion: m.resourceVersion } });
+    this.log.info('Removed finalizer after cleanup', { kind: 'IstioOperator', key: keyOf(iop) });
+  }
+
+  private async fail(iop: Iop, reason: string, message: string, field?: string): Promise<void> {
+    this.events.emit(iop, 'Warning', reason, message);
+    this.log.warn('Rejected IstioOperator', { kind: 'IstioOperator', key: keyOf(iop), reason, field, error: message });
+    await this.writeStatus(iop, buildStatus({ generation: meta(iop).generation, previous: iop.status, now: this.now(), failure: { reason, message, field } }));
+  }
+
+  private async writeStatus(iop: Iop, status: IstioOperatorStatus): Promise<void> {
+    if (!statusChanged(iop.status ?? {}, status)) return;
+    const m = meta(iop);
+    await this.client.apply({ apiVersion: iop.apiVersion, kind: iop.kind, metadata: { name: m.name, namespace: m.namespace }, status } as KubernetesObject, { subresource: 'status' });
+  }
+}
+
+function olderThan(a: KubernetesObject, b: KubernetesObject): boolean {
+  const ta = meta(a).creationTimestamp;
+  const tb = meta(b).creationTimestamp;
+  return ta !== tb ? ta < tb : keyOf(a) < keyOf(b);
+}
+
+/** The field path at the start of a validation message ("spec.profile: ..."). */
+function fieldOf(message: string): string {
+  const i = message.indexOf(':');
+  return i > 0 ? message.slice(0, i) : 'spec';
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
