@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerOperator } from './operator.js';
+import { registerManifest } from './manifest.js';
 import { UserError } from './errors.js';
 
 /** The `mizzen` command line. Each subcommand lives in its own module; user mistakes print one line. */
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerOperator(program);
+  registerManifest(program);
   program
     .command('version')
     .description('Print the mizzen version')
