@@ -140,25 +140,31 @@ export function countSavedRules(state: SaveState): number {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// `ip -4|-6 -batch -` with "rule show" and "route show table N" lines: the policy routing state TPROXY needs.
+// `ip -4|-6 -batch -` with "addr show dev lo", "rule show" and "route show table N" lines: the state that the
+// IPv6 passthrough address and TPROXY's policy routing need.
 
 export interface IpRoutingState {
   /** Rules `fwmark M lookup T`, one entry per rule (duplicates kept: `ip rule add` does not refuse them). */
   readonly fwmarkRules: ReadonlyArray<{ readonly mark: number; readonly table: string }>;
   /** Whether `local default dev lo` exists in the tables that were shown. */
   readonly localDefaultRoute: boolean;
+  /** Addresses (`addr/prefix`) on lo, from `addr show dev lo`. */
+  readonly loopbackAddresses: readonly string[];
 }
 
 const RULE_LINE = /^\d+:\s+from all fwmark (0x[0-9a-f]+|\d+)(?:\/0x[0-9a-f]+)?\s+lookup\s+(\S+)/;
 
 export function parseIpRouting(text: string): IpRoutingState {
   const fwmarkRules: Array<{ mark: number; table: string }> = [];
+  const loopbackAddresses: string[] = [];
   let localDefaultRoute = false;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     const m = RULE_LINE.exec(line);
+    const addr = /^inet6? (\S+)/.exec(line);
     if (m !== null) fwmarkRules.push({ mark: Number(m[1]), table: m[2] as string });
+    else if (addr !== null) loopbackAddresses.push(addr[1] as string);
     else if (/^local (default|::\/0|0\.0\.0\.0\/0) dev lo\b/.test(line)) localDefaultRoute = true;
   }
-  return { fwmarkRules, localDefaultRoute };
+  return { fwmarkRules, localDefaultRoute, loopbackAddresses };
 }

@@ -227,10 +227,12 @@ function ipFor(ruleSet: RuleSet, family: Family): IpCommand[] {
   return ruleSet.ipCommands.filter((c) => c.family === family);
 }
 
-/** The routing table whose state must be read before planning, if the family needs policy routing. */
+/** The `ip -batch` input that reads the ip state a family's commands depend on; undefined if none. */
 export function ipReadInput(ruleSet: RuleSet, family: Family): string | undefined {
-  const rule = ipFor(ruleSet, family).find((c) => c.kind === 'tproxy-rule');
-  return rule === undefined ? undefined : `rule show\nroute show table ${rule.table}\n`;
+  const lines = ipFor(ruleSet, family).map((c) =>
+    c.kind === 'loopback-address' ? 'addr show dev lo' : c.kind === 'tproxy-rule' ? 'rule show' : `route show table ${c.table}`,
+  );
+  return joinPlan(lines);
 }
 
 /**
@@ -241,8 +243,9 @@ export function ipReadInput(ruleSet: RuleSet, family: Family): string | undefine
 export function planIp(ruleSet: RuleSet, family: Family, routing?: IpRoutingState): string | undefined {
   const lines: string[] = [];
   for (const c of ipFor(ruleSet, family)) {
-    if (c.kind === 'loopback-address') lines.push(`addr replace ${c.address} dev lo`);
-    else if (c.kind === 'tproxy-rule') {
+    if (c.kind === 'loopback-address') {
+      if (!(routing?.loopbackAddresses.includes(c.address) ?? false)) lines.push(`addr replace ${c.address} dev lo`);
+    } else if (c.kind === 'tproxy-rule') {
       const present = routing?.fwmarkRules.some((r) => r.mark === c.mark && r.table === String(c.table)) ?? false;
       if (!present) lines.push(`rule add fwmark ${c.mark} lookup ${c.table}`);
     } else if (!(routing?.localDefaultRoute ?? false)) {

@@ -179,6 +179,10 @@ function ipLine(m: IpModel, line: string): { model: IpModel; out?: string } {
     const rules = m.rules.map((x, i) => `${32765 - m.rules.length + 1 + i}:\tfrom all fwmark 0x${x.mark.toString(16)} lookup ${x.table}`);
     return { model: m, out: ['0:\tfrom all lookup local', ...rules, '32766:\tfrom all lookup main', ''].join('\n') };
   }
+  if (line === 'addr show dev lo') {
+    const addrs = m.loopbackAddresses.map((a) => `    inet6 ${a} scope global \n       valid_lft forever preferred_lft forever\n`);
+    return { model: m, out: `1: lo: <LOOPBACK> mtu 65536 qdisc noop state DOWN group default qlen 1000\n${addrs.join('')}` };
+  }
   if ((r = /^route show table (\S+)$/.exec(line)) !== null) {
     return { model: m, out: m.localDefaultTables.includes(r[1] as string) ? 'local default dev lo scope host\n' : '' };
   }
