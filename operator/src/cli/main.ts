@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerOperator } from './operator.js';
 import { registerManifest } from './manifest.js';
+import { registerIptables } from './iptables.js';
 import { UserError } from './errors.js';
 
 /** The `mizzen` command line. Each subcommand lives in its own module; user mistakes print one line. */
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerOperator(program);
   registerManifest(program);
+  registerIptables(program);
   program
     .command('version')
     .description('Print the mizzen version')

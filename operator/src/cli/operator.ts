@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError, loadOperatorConfig, type OperatorFlags } from '../config/index.js';
 import { startOperator } from '../main.js';
+import { IdentityError } from '../controllers/serviceexport/index.js';
 import { UserError } from './errors.js';
 
 export function registerOperator(program: Command): void {
@@ -17,6 +18,8 @@ export function registerOperator(program: Command): void {
     .option('--log-level <level>', 'error, warn, info, debug')
     .option('--log-format <fmt>', 'json or text (default: text on a terminal, json otherwise)')
     .option('--controllers <list>', 'comma-separated controllers to run (default: all)')
+    .option('--cluster-id <id>', "this cluster's id in the ClusterSet, for Multi-Cluster Services (default: ClusterProperty cluster.clusterset.k8s.io)")
+    .option('--clusterset-id <id>', "the ClusterSet's id, written to ClusterProperty clusterset.k8s.io if that is missing")
     .action(async (flags: OperatorFlags) => {
       let config;
       try {
@@ -25,7 +28,10 @@ export function registerOperator(program: Command): void {
         if (err instanceof ConfigError) throw new UserError(err.message);
         throw err;
       }
-      const op = await startOperator(config);
+      const op = await startOperator(config).catch((err: unknown) => {
+        if (err instanceof IdentityError) throw new UserError(err.message);
+        throw err;
+      });
       await op.done;
     });
 }

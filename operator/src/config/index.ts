@@ -22,6 +22,12 @@ export interface OperatorConfig {
   informerIdleReconnectMs: number;
   /** Which controllers to run (all by default). */
   controllers: string[];
+  /** This cluster's id in the ClusterSet (MCS); else the ClusterProperty cluster.clusterset.k8s.io's. */
+  clusterId?: string;
+  /** The ClusterSet's id; written to the ClusterProperty clusterset.k8s.io when that is missing. */
+  clusterSetId?: string;
+  /** How often the MCS controller probes each peer cluster's /readyz. */
+  peerProbeIntervalMs: number;
 }
 
 export interface OperatorFlags {
@@ -35,13 +41,15 @@ export interface OperatorFlags {
   logLevel?: string;
   logFormat?: string;
   controllers?: string;
+  clusterId?: string;
+  clustersetId?: string;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export const allControllers = ['istiooperator'];
+export const allControllers = ['istiooperator', 'serviceexport'];
 
 function parseAddr(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
@@ -82,6 +90,9 @@ export function loadOperatorConfig(flags: OperatorFlags, env: NodeJS.ProcessEnv 
     .filter(Boolean);
   for (const c of controllers) if (!allControllers.includes(c)) throw new ConfigError(`--controllers: unknown controller "${c}" (known: ${allControllers.join(', ')})`);
   const kubeconfig = pick(flags.kubeconfig, ['KUBECONFIG'], '');
+  const clusterId = pick(flags.clusterId, ['MIZZEN_CLUSTER_ID'], '');
+  if (clusterId && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(clusterId)) throw new ConfigError(`--cluster-id must be a DNS label (lower-case letters, digits and "-", at most 63), got "${clusterId}"`);
+  const clusterSetId = pick(flags.clustersetId, ['MIZZEN_CLUSTERSET_ID'], '');
   return {
     kubeconfig: kubeconfig || undefined,
     namespace: pick(flags.namespace, ['MIZZEN_NAMESPACE', 'POD_NAMESPACE'], 'mizzen-system'),
@@ -97,5 +108,13 @@ export function loadOperatorConfig(flags: OperatorFlags, env: NodeJS.ProcessEnv 
     logFormat,
     informerIdleReconnectMs: parseDuration(pick(undefined, ['MIZZEN_WATCH_IDLE_RECONNECT'], '5m'), 'MIZZEN_WATCH_IDLE_RECONNECT'),
     controllers,
+    ...(clusterId ? { clusterId } : {}),
+    ...(clusterSetId ? { clusterSetId } : {}),
+    peerProbeIntervalMs: parseDuration(pick(undefined, ['MIZZEN_PEER_PROBE_INTERVAL'], '2s'), 'MIZZEN_PEER_PROBE_INTERVAL'),
   };
+}
+
+/** The environment, for commands that take istio-style environment knobs (e.g. `mizzen iptables`). */
+export function environment(): Record<string, string | undefined> {
+  return { ...process.env };
 }

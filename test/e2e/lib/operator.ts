@@ -52,3 +52,12 @@ export async function stopOperatorProcess(op: OperatorProcess | undefined, signa
   op.child.kill(signal);
   await op.exited;
 }
+
+/** The last log lines of an operator process, for a failed test's report. */
+export function logTail(op: OperatorProcess | undefined, lines = 40): string {
+  if (!op) return '';
+  return op.logs
+    .slice(-lines)
+    .map((l) => JSON.stringify(l))
+    .join('\n');
+}

@@ -106,11 +106,12 @@ export function buildStatus(input: StatusInput): IstioOperatorStatus {
   const componentStatus: Record<string, { status: string; error?: string }> = {};
   for (const [c, r] of Object.entries(components).sort(([a], [b]) => a.localeCompare(b))) componentStatus[c] = r.error ? { status: r.status, error: r.error } : { status: r.status };
   const conditions: Condition[] = setConditions(input.previous?.conditions, conds, input.now);
+  // An empty map would reach the API server as null, which the schema rejects: leave the field out instead.
   return {
     status: overall,
     message,
     observedGeneration: og,
-    componentStatus,
+    ...(Object.keys(componentStatus).length ? { componentStatus } : {}),
     conditions,
   } as IstioOperatorStatus;
 }
