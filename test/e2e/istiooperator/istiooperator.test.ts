@@ -1,0 +1,224 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { KubeClient } from '../../../operator/src/kube/client.js';
+import { R } from '../../../operator/src/kube/resources.js';
+import { RENDERED_KINDS } from '../../../operator/src/render/index.js';
+import { e2e } from '../lib/env.js';
+import { kubectl, repoRoot, waitFor } from '../lib/cluster.js';
+import { logTail, metric, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
+
+const exec = promisify(execFile);
+const seedFile = path.join(repoRoot, 'config/samples/install_v1alpha1_istiooperator_seed.yaml');
+
+interface Iop extends KubernetesObject {
+  spec?: Record<string, unknown>;
+  status?: { status?: string; message?: string; componentStatus?: Record<string, { status: string }>; conditions?: { type: string; status: string; observedGeneration?: number }[] };
+}
+interface DaemonSet extends KubernetesObject {
+  spec: { template: { spec: { volumes: { name: string; hostPath?: { path: string } }[] }; metadata: { annotations?: Record<string, string> } } };
+  status?: { numberReady?: number; desiredNumberScheduled?: number };
+}
+
+function iopYaml(name: string, namespace: string, spec: Record<string, unknown>): string {
+  return YAML.stringify({ apiVersion: 'install.istio.io/v1alpha1', kind: 'IstioOperator', metadata: { name, namespace }, spec });
+}
+
+/** Every object of the rendered kinds that carries this IstioOperator's owner labels. */
+async function owned(client: KubeClient, name: string, namespace: string): Promise<string[]> {
+  const selector = `install.operator.istio.io/owning-resource=${name},install.operator.istio.io/owning-resource-namespace=${namespace}`;
+  const out: string[] = [];
+  for (const t of RENDERED_KINDS) {
+    for (const o of (await client.list(t, { labelSelector: selector })).items) {
+      if ((o.metadata?.managedFields ?? []).some((f) => f.manager === 'mizzen')) out.push(`${t.kind} ${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`);
+    }
+  }
+  return out.sort();
+}
+
+/** Mutating requests the operator made, from its own metrics. */
+async function writes(op: OperatorProcess): Promise<number> {
+  const text = await (await fetch(`${op.probeUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => /^mizzen_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"/.test(l))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+describe('IstioOperator controller on a real cluster', function () {
+  let client: KubeClient;
+  let op: OperatorProcess;
+  const iops = (): Promise<Iop | undefined> => client.get<Iop>(R.istioOperator, 'example-istiocontrolplane', 'istio-system');
+  const ds = (): Promise<DaemonSet | undefined> => client.get<DaemonSet>(R.daemonSet, 'istio-cni-node', 'kube-system');
+  const healthy = async (): Promise<Iop | false> => {
+    const o = await iops();
+    const ready = o?.status?.conditions?.find((c) => c.type === 'Ready');
+    return o?.status?.status === 'HEALTHY' && ready?.observedGeneration === o.metadata?.generation ? o : false;
+  };
+
+  before(async function () {
+    client = await KubeClient.create(KubeClient.loadConfig(e2e.kubeconfig));
+    await kubectl(e2e.kubeconfig, ['create', 'namespace', 'istio-system']).catch(() => undefined);
+    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator']);
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.log(`      operator log:\n${logTail(op)}`);
+  });
+
+  after(async function () {
+    // Delete while the operator still runs: its finalizer removes the children, then lets go.
+    await kubectl(e2e.kubeconfig, ['delete', 'istiooperators', '--all', '-A', '--timeout=60s']).catch(() => undefined);
+    await stopOperatorProcess(op);
+    client.close();
+  });
+
+  it('installs the seed YAML: CNI DaemonSet on every kwok node with /home/kubernetes/bin, repair on, istiod running, HEALTHY', async function () {
+    const t0 = Date.now();
+    await kubectl(e2e.kubeconfig, ['apply', '--server-side', '-f', seedFile]);
+    const iop = await waitFor('the seed to become HEALTHY', healthy, 90_000, 200);
+    console.log(`      apply→HEALTHY ${Date.now() - t0} ms`);
+    const d = (await ds())!;
+    const volumes = d.spec.template.spec.volumes;
+    expect(volumes.map((v) => v.hostPath?.path)).to.include('/home/kubernetes/bin');
+    const cm = await client.get<KubernetesObject & { data?: Record<string, string> }>(R.configMap, 'istio-cni-config', 'kube-system');
+    expect(cm?.data?.['repair.enabled']).to.equal('true');
+    const nodes = (await client.list(R.node)).items.length;
+    expect(d.status?.desiredNumberScheduled).to.equal(nodes);
+    expect(d.status?.numberReady).to.equal(nodes);
+    const pods = await client.list<KubernetesObject & { status?: { phase?: string }; spec?: { nodeName?: string } }>(R.pod, { namespace: 'kube-system', labelSelector: 'k8s-app=istio-cni-node' });
+    expect(pods.items.filter((p) => p.status?.phase === 'Running').map((p) => p.spec?.nodeName).sort()).to.have.length(nodes);
+    const istiod = await client.get<KubernetesObject & { status?: { availableReplicas?: number } }>(R.deployment, 'istiod', 'istio-system');
+    expect(istiod?.status?.availableReplicas).to.equal(1);
+    expect(Object.keys(iop.status?.componentStatus ?? {}).sort()).to.deep.equal(['Base', 'Cni', 'Pilot']);
+    const injector = await client.get<KubernetesObject & { data?: Record<string, string> }>(R.configMap, 'istio-sidecar-injector', 'istio-system');
+    expect(JSON.parse(injector?.data?.values ?? '{}')).to.have.nested.property('istio_cni.enabled', true);
+  });
+
+  it('prints with manifest generate exactly the objects it applied', async function () {
+    const { stdout } = await exec(path.join(repoRoot, 'bin/mizzen'), ['manifest', 'generate', '-f', seedFile, '-o', 'json']);
+    const generated = (JSON.parse(stdout) as KubernetesObject[]).map((o) => `${o.kind} ${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`).sort();
+    expect(generated).to.deep.equal(await owned(client, 'example-istiocontrolplane', 'istio-system'));
+    const diff = await exec(path.join(repoRoot, 'bin/mizzen'), ['manifest', 'diff', '--kubeconfig', e2e.kubeconfig, '-f', seedFile]);
+    expect(diff.stdout.trim()).to.equal('No changes.');
+  });
+
+  it('makes zero API writes when it reconciles an unchanged IstioOperator again', async function () {
+    const before = await writes(op);
+    const reconciles = await metric(op, 'mizzen_reconcile_total');
+    // An annotation change wakes the controller without changing the spec.
+    await kubectl(e2e.kubeconfig, ['annotate', '-n', 'istio-system', 'istiooperator', 'example-istiocontrolplane', `e2e/poke=${Date.now()}`, '--overwrite']);
+    await waitFor('another reconcile', async () => ((await metric(op, 'mizzen_reconcile_total')) ?? 0) > (reconciles ?? 0), 10_000, 50);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await writes(op)).to.equal(before);
+  });
+
+  it('restores a hand-deleted DaemonSet within a second', async function () {
+    const old = (await ds())!;
+    await client.delete(R.daemonSet, 'istio-cni-node', 'kube-system');
+    const t0 = Date.now();
+    const back = await waitFor('the DaemonSet to come back', async () => {
+      const d = await ds();
+      return d && d.metadata?.uid !== old.metadata?.uid ? d : undefined;
+    }, 10_000, 20);
+    const took = Date.now() - t0;
+    console.log(`      DaemonSet restored after ${took} ms`);
+    expect(took).to.be.below(1000);
+    expect(back.metadata?.labels?.['operator.istio.io/component']).to.equal('Cni');
+  });
+
+  it('reverts a hand edit of the DaemonSet', async function () {
+    await kubectl(e2e.kubeconfig, ['-n', 'kube-system', 'patch', 'daemonset', 'istio-cni-node', '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/volumes/0/hostPath/path","value":"/tmp/hacked"}]']);
+    await waitFor('the edit to be reverted', async () => {
+      const d = await ds();
+      return d && !d.spec.template.spec.volumes.some((v) => v.hostPath?.path === '/tmp/hacked');
+    }, 10_000, 50);
+  });
+
+  it('rolls the DaemonSet when values.cni.cniBinDir changes', async function () {
+    const before = (await ds())!;
+    await kubectl(e2e.kubeconfig, ['patch', '-n', 'istio-system', 'istiooperator', 'example-istiocontrolplane', '--type=merge', '-p', '{"spec":{"values":{"cni":{"cniBinDir":"/opt/cni/bin"}}}}']);
+    const after = await waitFor('the new bin dir in the DaemonSet', async () => {
+      const d = await ds();
+      return d && d.spec.template.spec.volumes.some((v) => v.hostPath?.path === '/opt/cni/bin') ? d : undefined;
+    }, 20_000, 50);
+    expect(after.metadata?.generation).to.be.greaterThan(before.metadata?.generation ?? 0);
+    const checksum = (d: DaemonSet): string | undefined => Object.entries(d.spec.template.metadata.annotations ?? {}).find(([k]) => k.includes('checksum'))?.[1];
+    expect(checksum(after)).to.not.equal(checksum(before));
+    await waitFor('HEALTHY after the roll', healthy, 60_000, 200);
+  });
+
+  it('prunes the DaemonSet and its RBAC when cni is disabled', async function () {
+    await kubectl(e2e.kubeconfig, ['patch', '-n', 'istio-system', 'istiooperator', 'example-istiocontrolplane', '--type=merge', '-p', '{"spec":{"components":{"cni":{"enabled":false}}}}']);
+    await waitFor('the DaemonSet to be pruned', async () => (await ds()) === undefined, 20_000, 50);
+    await waitFor('the CNI RBAC to be pruned', async () => !(await client.get(R.clusterRole, 'istio-cni')) && !(await client.get(R.clusterRoleBinding, 'istio-cni')), 20_000, 50);
+    expect(await client.get(R.deployment, 'istiod', 'istio-system'), 'istiod stays').to.not.equal(undefined);
+    const o = await waitFor('HEALTHY without Cni', healthy, 30_000, 200);
+    expect(Object.keys(o.status?.componentStatus ?? {})).to.not.include('Cni');
+  });
+
+  it('keeps two revisions side by side, and deleting one leaves the other untouched', async function () {
+    await kubectl(e2e.kubeconfig, ['apply', '--server-side', '-f', '-'], iopYaml('rev-1-7-6', 'istio-system', { profile: 'minimal', revision: '1-7-6' }));
+    await kubectl(e2e.kubeconfig, ['apply', '--server-side', '-f', '-'], iopYaml('rev-1-8-3', 'istio-system', { profile: 'minimal', revision: '1-8-3' }));
+    for (const rev of ['1-7-6', '1-8-3']) {
+      await waitFor(`istiod-${rev} ready`, async () => ((await client.get<KubernetesObject & { status?: { availableReplicas?: number } }>(R.deployment, `istiod-${rev}`, 'istio-system'))?.status?.availableReplicas ?? 0) >= 1, 60_000, 200);
+      expect(await client.get(R.mutatingWebhook, `istio-sidecar-injector-${rev}`)).to.not.equal(undefined);
+    }
+    const survivorBefore = await owned(client, 'rev-1-8-3', 'istio-system');
+    const rvs = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for (const t of RENDERED_KINDS) for (const o of (await client.list(t, { labelSelector: 'install.operator.istio.io/owning-resource=rev-1-8-3' })).items) out.push(`${o.kind}/${o.metadata?.name}@${o.metadata?.resourceVersion}`);
+      return out.sort();
+    };
+    const rvBefore = await rvs();
+    await kubectl(e2e.kubeconfig, ['delete', '-n', 'istio-system', 'istiooperator', 'rev-1-7-6', '--timeout=60s']);
+    expect(await owned(client, 'rev-1-7-6', 'istio-system'), 'everything of 1-7-6 is gone, cluster-scoped included').to.deep.equal([]);
+    expect(await client.get(R.mutatingWebhook, 'istio-sidecar-injector-1-7-6')).to.equal(undefined);
+    expect(await owned(client, 'rev-1-8-3', 'istio-system')).to.deep.equal(survivorBefore);
+    expect(await rvs(), 'not one object of 1-8-3 was written').to.deep.equal(rvBefore);
+  });
+
+  it('rejects a second IstioOperator claiming the same revision with ERROR, a Warning Event and no deletions', async function () {
+    const before = await owned(client, 'rev-1-8-3', 'istio-system');
+    await kubectl(e2e.kubeconfig, ['apply', '--server-side', '-f', '-'], iopYaml('rev-1-8-3-dup', 'istio-system', { profile: 'minimal', revision: '1-8-3' }));
+    const dup = await waitFor('ERROR on the duplicate', async () => {
+      const o = await client.get<Iop>(R.istioOperator, 'rev-1-8-3-dup', 'istio-system');
+      return o?.status?.status === 'ERROR' ? o : undefined;
+    }, 20_000, 100);
+    expect(dup.status?.message).to.match(/spec\.revision/).and.match(/1-8-3/).and.match(/rev-1-8-3\b/);
+    const events = await kubectl(e2e.kubeconfig, ['get', 'events', '-n', 'istio-system', '--field-selector', 'involvedObject.name=rev-1-8-3-dup,type=Warning', '-o', 'jsonpath={.items[*].reason}']);
+    expect(events).to.match(/InvalidSpec/);
+    expect(await owned(client, 'rev-1-8-3', 'istio-system')).to.deep.equal(before);
+    expect(await owned(client, 'rev-1-8-3-dup', 'istio-system')).to.deep.equal([]);
+  });
+
+  it('reports an invalid spec by field and deletes nothing already installed', async function () {
+    const before = await owned(client, 'rev-1-8-3', 'istio-system');
+    await kubectl(e2e.kubeconfig, ['patch', '-n', 'istio-system', 'istiooperator', 'rev-1-8-3', '--type=merge', '-p', '{"spec":{"values":{"cni":{"cniBinDir":"relative/bin"}},"components":{"cni":{"enabled":true}}}}']);
+    const bad = await waitFor('ERROR on the bad spec', async () => {
+      const o = await client.get<Iop>(R.istioOperator, 'rev-1-8-3', 'istio-system');
+      return o?.status?.status === 'ERROR' ? o : undefined;
+    }, 20_000, 100);
+    expect(bad.status?.message).to.match(/values\.cni\.cniBinDir/);
+    expect(await owned(client, 'rev-1-8-3', 'istio-system')).to.deep.equal(before);
+  });
+
+  it('leaves a resource annotated install.istio.io/ignoreReconcile alone', async function () {
+    await kubectl(e2e.kubeconfig, ['annotate', '-n', 'istio-system', 'istiooperator', 'example-istiocontrolplane', 'install.istio.io/ignoreReconcile=true']);
+    await client.delete(R.deployment, 'istiod', 'istio-system');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await client.get(R.deployment, 'istiod', 'istio-system'), 'not restored while ignored').to.equal(undefined);
+    await kubectl(e2e.kubeconfig, ['annotate', '-n', 'istio-system', 'istiooperator', 'example-istiocontrolplane', 'install.istio.io/ignoreReconcile-']);
+    await waitFor('istiod restored once no longer ignored', () => client.get(R.deployment, 'istiod', 'istio-system'), 10_000, 50);
+  });
+
+  it('removes every object it created, cluster-scoped ones included, when the IstioOperator is deleted', async function () {
+    await kubectl(e2e.kubeconfig, ['delete', '-f', seedFile, '--timeout=60s']);
+    expect(await owned(client, 'example-istiocontrolplane', 'istio-system')).to.deep.equal([]);
+    expect(await client.get(R.mutatingWebhook, 'istio-sidecar-injector')).to.equal(undefined);
+    expect(await client.get(R.clusterRole, 'istiod-clusterrole-istio-system')).to.equal(undefined);
+  });
+});
