@@ -6,6 +6,7 @@ import { errorMessage } from './kube/errors.js';
 import { R } from './kube/resources.js';
 import { EventRecorder } from './kube/events.js';
 import { IstioOperatorReconciler } from './controllers/istiooperator/reconcile.js';
+import { REVISIONTAG_FIELD_MANAGER, RevisionTagReconciler } from './controllers/revisiontag/reconcile.js';
 
 export interface RunningOperator {
   manager: Manager;
@@ -42,6 +43,10 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
   if (config.controllers.includes('istiooperator')) {
     const iop = new IstioOperatorReconciler(client, manager, events, log.child({ controller: 'istiooperator' }));
     manager.add(iop.controller(manager, log));
+  }
+  if (config.controllers.includes('revisiontag')) {
+    const tags = new RevisionTagReconciler(await KubeClient.create(kc, REVISIONTAG_FIELD_MANAGER), manager, events, log.child({ controller: 'revisiontag' }));
+    manager.add(tags.controller(manager, log));
   }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

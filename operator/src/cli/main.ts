@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerOperator } from './operator.js';
 import { registerManifest } from './manifest.js';
 import { registerIptables } from './iptables.js';
+import { registerTag } from './tag.js';
 import { UserError } from './errors.js';
 
 /** The `mizzen` command line. Each subcommand lives in its own module; user mistakes print one line. */
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerOperator(program);
   registerManifest(program);
   registerIptables(program);
+  registerTag(program);
   program
     .command('version')
     .description('Print the mizzen version')

@@ -49,7 +49,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export const allControllers = ['istiooperator', 'serviceexport'];
+export const allControllers = ['istiooperator', 'revisiontag', 'serviceexport'];
 
 function parseAddr(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
