@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerOperator } from './operator.js';
 import { registerManifest } from './manifest.js';
 import { registerIptables } from './iptables.js';
+import { registerAgent } from './agent.js';
 import { registerTag } from './tag.js';
 import { UserError } from './errors.js';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerOperator(program);
   registerManifest(program);
   registerIptables(program);
+  registerAgent(program);
   registerTag(program);
   program
     .command('version')

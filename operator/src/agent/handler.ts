@@ -1,0 +1,190 @@
+// The agent's side of a plugin request: find the pod in the node's cache, decide, and program (ADD), verify and
+// restore (CHECK) or clean (DEL) its network namespace with the iptables engine. One netns at a time.
+import fs from 'node:fs';
+import type { V1Pod } from '@kubernetes/client-node';
+import {
+  type Family,
+  type IptablesExecutor,
+  type RuleSet,
+  AnnotationError,
+  IptablesCommandError,
+  buildRuleSet,
+  configFromPod,
+  diff,
+  ownsChain,
+} from '../iptables/index.js';
+import type { EventSink } from '../kube/events.js';
+import type { Logger } from '../util/log.js';
+import { type DecideSettings, type Decision, decide, podTraffic } from './decide.js';
+import type { KeyedLock } from './lock.js';
+import type { AgentMetrics } from './metrics.js';
+import type { NetnsIndex } from './netns.js';
+import type { PodSource } from './pods.js';
+import { type AgentResponse, type PluginRequest, type PodRef, CNI_ERROR } from './protocol.js';
+
+export const EVENT_REASON = {
+  invalidAnnotation: 'InvalidTrafficAnnotation',
+  redirectFailed: 'TrafficRedirectFailed',
+  restored: 'TrafficRedirectRestored',
+  repaired: 'TrafficRedirectRepaired',
+  labelled: 'UninitializedPodLabelled',
+  deleted: 'UninitializedPodDeleted',
+} as const;
+
+export type Desired = { readonly decision: Decision; readonly ruleSet?: RuleSet } | { readonly decision: Decision; readonly error: AnnotationError };
+
+/** The pod's desired redirection: skip, a rule set, or the invalid annotation that prevents one. */
+export function desiredFor(pod: V1Pod, ips: readonly string[], settings: DecideSettings): Desired {
+  const decision = decide(pod, settings);
+  if (!decision.redirect) return { decision };
+  try {
+    return { decision, ruleSet: buildRuleSet(configFromPod(podTraffic(pod, ips))) };
+  } catch (err) {
+    if (err instanceof AnnotationError) return { decision, error: err };
+    throw err;
+  }
+}
+
+export interface LiveState {
+  readonly inSync: boolean;
+  /** Any ISTIO_* chain exists (someone programmed this netns before). */
+  readonly hasOurs: boolean;
+  readonly spawns: number;
+}
+
+/** Reads the netns's rules once per family and compares them with the rule set. */
+export async function inspect(executor: IptablesExecutor, ruleSet: RuleSet, netnsPath: string): Promise<LiveState> {
+  let inSync = true;
+  let hasOurs = false;
+  for (const f of ruleSet.families) {
+    const live = await executor.save(f.family, { netnsPath });
+    inSync &&= diff(ruleSet, f.family, live).inSync;
+    hasOurs ||= live.tables.some((t) => t.chains.some((c) => ownsChain(c.name)));
+  }
+  return { inSync, hasOurs, spawns: ruleSet.families.length };
+}
+
+export interface HandlerDeps {
+  readonly nodeName: string;
+  readonly pods: PodSource;
+  readonly executor: IptablesExecutor;
+  readonly events: EventSink;
+  readonly index: NetnsIndex;
+  readonly locks: KeyedLock;
+  readonly settings: DecideSettings;
+  readonly log: Logger;
+  /** How long ADD waits for a pod the cache does not have yet. */
+  readonly podWaitMs: number;
+  readonly metrics?: AgentMetrics;
+  /** Explains why a pod is missing from the cache (e.g. it is bound to another node); optional. */
+  readonly explainMissing?: (pod: PodRef) => Promise<string | undefined>;
+}
+
+const fail = (code: number, msg: string, details?: string): AgentResponse => ({ ok: false, code, msg, ...(details ? { details } : {}) });
+
+export class PluginHandler {
+  constructor(private readonly d: HandlerDeps) {}
+
+  async handle(req: PluginRequest): Promise<AgentResponse> {
+    const end = this.d.metrics?.requestDuration.startTimer({ command: req.command });
+    const res = await this.dispatch(req);
+    end?.();
+    this.d.metrics?.requests.inc({ command: req.command, result: res.ok ? 'ok' : `error-${res.code}` });
+    if (res.ok) this.d.metrics?.spawns.inc({ cause: req.command.toLowerCase() }, res.spawns);
+    const fields = { command: req.command, pod: req.pod ? `${req.pod.namespace}/${req.pod.name}` : '', netns: req.netns };
+    if (res.ok) this.d.log.debug('Answered plugin request', { ...fields, redirected: res.redirected, reason: res.reason, spawns: res.spawns });
+    else this.d.log.warn('Refused plugin request', { ...fields, code: res.code, error: res.msg });
+    return res;
+  }
+
+  private dispatch(req: PluginRequest): Promise<AgentResponse> {
+    switch (req.command) {
+      case 'ADD':
+        return this.add(req);
+      case 'CHECK':
+        return this.check(req);
+      case 'DEL':
+        return this.del(req);
+      case 'STATUS':
+        return Promise.resolve({ ok: true, redirected: false, reason: 'ready', message: `the mizzen agent of node ${this.d.nodeName} is ready`, spawns: 0 });
+    }
+  }
+
+  private async findPod(ref: PodRef, waitMs: number): Promise<{ pod: V1Pod } | AgentResponse> {
+    const pod = await this.d.pods.waitFor(ref.namespace, ref.name, ref.uid, waitMs);
+    if (pod !== undefined) return { pod };
+    const why = (await this.d.explainMissing?.(ref).catch(() => undefined)) ?? `it is not in the agent's cache of node ${this.d.nodeName} after ${waitMs / 1000}s`;
+    return fail(CNI_ERROR.tryAgainLater, `mizzen agent cannot decide on pod ${ref.namespace}/${ref.name}${ref.uid ? ` (uid ${ref.uid})` : ''}: ${why}`);
+  }
+
+  private invalid(pod: V1Pod, err: AnnotationError): AgentResponse {
+    const msg = `pod ${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''} has an invalid annotation ${err.annotation}: ${err.detail}`;
+    this.d.events.emit(pod, 'Warning', EVENT_REASON.invalidAnnotation, `Traffic redirection not programmed: annotation ${err.annotation}: ${err.detail}`);
+    return fail(CNI_ERROR.invalidAnnotation, msg);
+  }
+
+  private commandFailed(pod: V1Pod, err: unknown): AgentResponse {
+    if (!(err instanceof IptablesCommandError)) throw err;
+    this.d.events.emit(pod, 'Warning', EVENT_REASON.redirectFailed, `Programming traffic redirection failed: ${err.message}`);
+    return fail(CNI_ERROR.redirectFailed, `mizzen agent could not program pod ${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}: ${err.message}`);
+  }
+
+  private async add(req: PluginRequest): Promise<AgentResponse> {
+    if (req.pod === undefined) return fail(CNI_ERROR.invalidConfig, 'ADD without a pod');
+    const found = await this.findPod(req.pod, this.d.podWaitMs);
+    if (!('pod' in found)) return found;
+    const pod = found.pod;
+    const want = desiredFor(pod, req.ips, this.d.settings);
+    if ('error' in want) return this.invalid(pod, want.error);
+    if (want.ruleSet === undefined) return { ok: true, redirected: false, reason: want.decision.reason, message: want.decision.message, spawns: 0 };
+    const ruleSet = want.ruleSet;
+    const netns = this.d.index.agentPath(req.netns);
+    try {
+      const res = await this.d.locks.run(netns, () => this.d.executor.apply(ruleSet, { netnsPath: netns }));
+      this.d.index.record({ pod: { ...req.pod, ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}) }, containerId: req.containerId, netns, ips: req.ips, ruleSet, source: 'add' });
+      return { ok: true, redirected: true, reason: want.decision.reason, message: want.decision.message, spawns: res.spawns };
+    } catch (err) {
+      return this.commandFailed(pod, err);
+    }
+  }
+
+  private async check(req: PluginRequest): Promise<AgentResponse> {
+    if (req.pod === undefined) return fail(CNI_ERROR.invalidConfig, 'CHECK without a pod');
+    const found = await this.findPod(req.pod, this.d.podWaitMs);
+    if (!('pod' in found)) return found;
+    const pod = found.pod;
+    const want = desiredFor(pod, req.ips, this.d.settings);
+    if ('error' in want) return this.invalid(pod, want.error);
+    if (want.ruleSet === undefined) return { ok: true, redirected: false, reason: want.decision.reason, message: want.decision.message, spawns: 0 };
+    const ruleSet = want.ruleSet;
+    const netns = this.d.index.agentPath(req.netns);
+    try {
+      return await this.d.locks.run(netns, async () => {
+        const live = await inspect(this.d.executor, ruleSet, netns);
+        if (live.inSync) return { ok: true, redirected: true, reason: 'in-sync', message: 'the live rules match the desired rules', spawns: live.spawns };
+        const res = await this.d.executor.apply(ruleSet, { netnsPath: netns });
+        this.d.metrics?.repairs.inc({ action: 'restore' });
+        this.d.events.emit(pod, 'Normal', EVENT_REASON.restored, 'Restored traffic redirection rules that had drifted (CNI CHECK)');
+        this.d.log.info('Restored drifted rules', { kind: 'Pod', namespace: req.pod?.namespace, name: req.pod?.name, netns, cause: 'CHECK' });
+        return { ok: true, redirected: true, reason: 'restored', message: 'restored rules that had drifted', spawns: live.spawns + res.spawns };
+      });
+    } catch (err) {
+      return this.commandFailed(pod, err);
+    }
+  }
+
+  private async del(req: PluginRequest): Promise<AgentResponse> {
+    const tracked = this.d.index.forgetContainer(req.containerId);
+    const netns = this.d.index.agentPath(req.netns);
+    if (req.netns === '' || !fs.existsSync(netns)) return { ok: true, redirected: false, reason: 'netns-gone', message: 'the network namespace no longer exists', spawns: 0 };
+    try {
+      // The rule set this agent applied (with its policy routing), else every family the pod has addresses in.
+      const families: Family[] = req.ips.length === 0 ? ['v4', 'v6'] : req.ips.some((ip) => ip.includes(':')) ? ['v4', 'v6'] : ['v4'];
+      const res = await this.d.locks.run(netns, () => this.d.executor.cleanup(tracked?.ruleSet ? { netnsPath: netns, ruleSet: tracked.ruleSet } : { netnsPath: netns, families }));
+      return { ok: true, redirected: res.changed, reason: 'cleaned', message: res.changed ? 'removed the redirection rules' : 'nothing to remove', spawns: res.spawns };
+    } catch (err) {
+      if (!(err instanceof IptablesCommandError)) throw err;
+      return fail(CNI_ERROR.redirectFailed, `mizzen agent could not clean ${req.netns}: ${err.message}`);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/** The node agent's own metrics, next to the runtime's (queue, reconciles, API requests). */
+export class AgentMetrics {
+  readonly requests: Counter;
+  readonly requestDuration: Histogram;
+  readonly spawns: Counter;
+  readonly repairs: Counter;
+  readonly cniConfigInserts: Counter;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.requests = new Counter({ name: 'mizzen_cni_requests_total', help: 'Plugin requests by command and result', labelNames: ['command', 'result'], registers });
+    this.requestDuration = new Histogram({
+      name: 'mizzen_cni_request_duration_seconds',
+      help: 'Time the agent took to answer a plugin request, by command',
+      labelNames: ['command'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.spawns = new Counter({ name: 'mizzen_cni_spawns_total', help: 'Processes (iptables-save/-restore, ip) the agent spawned, by cause', labelNames: ['cause'], registers });
+    this.repairs = new Counter({ name: 'mizzen_cni_repairs_total', help: 'Repair and drift actions by action', labelNames: ['action'], registers });
+    this.cniConfigInserts = new Counter({ name: 'mizzen_cni_config_inserts_total', help: 'Times install-cni (re-)inserted mizzen-cni into the CNI configuration', registers });
+  }
+}
