@@ -7,6 +7,7 @@ import { R } from './kube/resources.js';
 import { EventRecorder } from './kube/events.js';
 import { IstioOperatorReconciler } from './controllers/istiooperator/reconcile.js';
 import { REVISIONTAG_FIELD_MANAGER, RevisionTagReconciler } from './controllers/revisiontag/reconcile.js';
+import { setupServiceExport } from './controllers/serviceexport/index.js';
 
 export interface RunningOperator {
   manager: Manager;
@@ -47,6 +48,15 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
   if (config.controllers.includes('revisiontag')) {
     const tags = new RevisionTagReconciler(await KubeClient.create(kc, REVISIONTAG_FIELD_MANAGER), manager, events, log.child({ controller: 'revisiontag' }));
     manager.add(tags.controller(manager, log));
+  }
+  if (config.controllers.includes('serviceexport')) {
+    await setupServiceExport(client, manager, events, log.child({ controller: 'serviceexport' }), {
+      clusterId: config.clusterId,
+      clusterSetId: config.clusterSetId,
+      namespace: config.namespace,
+      probeIntervalMs: config.peerProbeIntervalMs,
+      informerIdleReconnectMs: config.informerIdleReconnectMs,
+    });
   }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -22,6 +22,7 @@ export {
   plan,
   resolveClusters,
   exportStatus,
+  clustersSyncedCondition,
   type ClusterReadState,
   type ClusterReport,
   type ExportStatus,

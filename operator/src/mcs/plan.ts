@@ -7,8 +7,9 @@
 // ServiceImport lists the cluster as an exporter, or it has slices from it): the service is "frozen", its import,
 // derived Service and the status of the local exports of it stay as they are, since the merge cannot be computed
 // without the unknown exporter. Only the slices of the frozen service's readable exporters keep following their
-// endpoints (shaped by the live import's type and families). Only a cluster that is not a member at all (absent
-// from the snapshots) loses its objects.
+// endpoints (shaped by the live import's type and families), and the live import's ClustersSynced condition says
+// which cluster it waits for. Only a cluster that is not a member at all (absent from the snapshots) loses its
+// objects.
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { ServiceExportGVK, ServiceImportGVK, apiVersionOf, type ServiceImport } from '../api/index.js';
 import { setCondition, setConditions, type Condition, type ConditionInput } from '../util/conditions.js';
@@ -72,6 +73,7 @@ export interface McsPlan {
   /** Every member, sorted by id. */
   readonly clusters: readonly ClusterReport[];
   readonly serviceImports: readonly ServiceImport[];
+  /** Ready and ClustersSynced of every desired import; for a frozen one, only its ClustersSynced. Sorted by key. */
   readonly importStatuses: readonly StatusUpdate<ImportStatus>[];
   readonly derivedServices: readonly V1Service[];
   readonly endpointSlices: readonly V1EndpointSlice[];
@@ -160,11 +162,41 @@ function byKey<T extends { apiVersion?: string | undefined; metadata?: unknown }
 
 // ---- status --------------------------------------------------------------------------------------------------
 
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** Key order does not count: the API server returns objects with their keys in its own (sorted) order. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value).sort(compareStrings)) {
+    const v = (value as Record<string, unknown>)[k];
+    if (v !== undefined) out[k] = canonical(v);
+  }
+  return out;
 }
 
-function importStatus(imp: ServiceImport, live: ServiceImport | undefined, ready: boolean, now: Date): StatusUpdate<ImportStatus> {
+/** Equal as JSON, whatever the order of object keys. */
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+/**
+ * ClustersSynced of an import that depends on `clusters`: True when each of them is Synced; else False, with
+ * ClusterUnreachable when any of them cannot be reached (ClusterNotSynced otherwise) and every such cluster's
+ * report as the message. Clusters that are not members any more are not counted.
+ */
+export function clustersSyncedCondition(clusters: readonly string[], reports: ReadonlyMap<string, ClusterReport>): ConditionInput {
+  const behind = [...new Set(clusters)]
+    .sort(compareStrings)
+    .map((id) => reports.get(id))
+    .filter((r): r is ClusterReport => r !== undefined && r.state !== 'Synced');
+  if (behind.length === 0) {
+    return { type: ConditionType.ClustersSynced, status: 'True', reason: ImportReason.Synced, message: 'Every cluster this import is built from is synced.' };
+  }
+  const reason = behind.some((r) => r.reason === 'Unreachable') ? ImportReason.ClusterUnreachable : ImportReason.ClusterNotSynced;
+  return { type: ConditionType.ClustersSynced, status: 'False', reason, message: behind.map((r) => r.message).join(' ') };
+}
+
+function importStatus(imp: ServiceImport, live: ServiceImport | undefined, ready: boolean, synced: ConditionInput, now: Date): StatusUpdate<ImportStatus> {
   const key = objectKey(imp) as ServiceKey;
   const cond: ConditionInput = ready
     ? { type: ConditionType.Ready, status: 'True', reason: ImportReason.Ready, message: `ServiceImport ${keyString(key)} is ready.` }
@@ -176,10 +208,33 @@ function importStatus(imp: ServiceImport, live: ServiceImport | undefined, ready
       };
   const status: ImportStatus = {
     clusters: imp.status?.clusters ?? [],
-    conditions: setCondition(live?.status?.conditions, cond, now),
+    conditions: setConditions(live?.status?.conditions, [cond, synced], now),
   };
   const liveStatus = { clusters: live?.status?.clusters ?? [], conditions: live?.status?.conditions ?? [] };
   return { apiVersion: imp.apiVersion ?? apiVersionOf(ServiceImportGVK), kind: 'ServiceImport', namespace: key.namespace, name: key.name, status, changed: !live || !sameJson(status, liveStatus) };
+}
+
+/**
+ * A frozen service's live import keeps its spec, its clusters and its other conditions; only ClustersSynced is
+ * updated, so that the import says which cluster it is waiting for.
+ */
+function frozenImportStatus(key: ServiceKey, live: LocalLiveState, ctx: PlanContext): StatusUpdate<ImportStatus> | undefined {
+  const imp = ctx.live.imports.get(keyString(key));
+  if (!imp) return undefined;
+  const sources = live.endpointSlices
+    .filter((s) => s.metadata?.namespace === key.namespace && s.metadata.labels?.[LABEL_SERVICE_NAME] === key.name && isManaged(s, 'endpoint-slice'))
+    .map((s) => s.metadata?.labels?.[LABEL_SOURCE_CLUSTER] ?? '');
+  const clusters = [...(imp.status?.clusters ?? []).map((c) => c.cluster), ...sources];
+  const before = imp.status?.conditions ?? [];
+  const conditions = setCondition(before, clustersSyncedCondition(clusters, ctx.reports), ctx.now);
+  return {
+    apiVersion: imp.apiVersion ?? apiVersionOf(ServiceImportGVK),
+    kind: 'ServiceImport',
+    namespace: key.namespace,
+    name: key.name,
+    status: { clusters: imp.status?.clusters ?? [], conditions },
+    changed: !sameJson(conditions, before),
+  };
 }
 
 interface ExportContext {
@@ -241,6 +296,8 @@ interface PlanContext {
   readonly live: { imports: Map<string, ServiceImport>; derived: Map<string, V1Service> };
   /** The namespaces of the local cluster: only there are services imported. */
   readonly namespaces: ReadonlySet<string>;
+  /** Every member's report, by id. */
+  readonly reports: ReadonlyMap<string, ClusterReport>;
   readonly now: Date;
 }
 
@@ -251,7 +308,8 @@ function desiredFor(key: ServiceKey, merged: MergedService, participants: readon
   const imp = desiredServiceImport(key, merged, { ips });
   const owner = importOwnerReference(liveImport);
   out.imports.push(imp);
-  out.importStatuses.push(importStatus(imp, liveImport, !clusterSetIP || ips.length > 0, ctx.now));
+  const synced = clustersSyncedCondition(merged.clusters, ctx.reports);
+  out.importStatuses.push(importStatus(imp, liveImport, !clusterSetIP || ips.length > 0, synced, ctx.now));
   if (clusterSetIP) out.derived.push(desiredDerivedService(key, imp, owner));
   mirror({ key, type: merged.type, ipFamilies: merged.ipFamilies, owner }, participants, ctx, out);
 }
@@ -349,6 +407,7 @@ export function plan(localClusterId: string, snapshots: readonly ClusterSnapshot
     views: new Map(resolved.views.map((v) => [v.clusterId, v])),
     live: { imports: byKey(live.serviceImports.filter((i) => isManaged(i, 'service-import'))), derived: byKey(live.derivedServices) },
     namespaces: new Set(localView.state.namespaces),
+    reports: new Map(resolved.reports.map((r) => [r.clusterId, r])),
     now,
   };
   const mirrored = new Set([...frozen].filter(([, key]) => frozenTarget(key, ctx)).map(([id]) => id));
@@ -365,6 +424,11 @@ export function plan(localClusterId: string, snapshots: readonly ClusterSnapshot
     if (merge.service && ctx.namespaces.has(group.key.namespace)) desiredFor(group.key, merge.service, participants, ctx, desired);
   }
 
+  for (const key of frozen.values()) {
+    const update = frozenImportStatus(key, live, ctx);
+    if (update) desired.importStatuses.push(update);
+  }
+
   const exportStatuses = [...byKey(localView.state.serviceExports).entries()]
     .filter(([id, ex]) => !frozen.has(id) && !ex.metadata.deletionTimestamp)
     .map(([id, ex]) => exportStatus(ex, localClusterId, { merge: merges.get(id), liveImport: ctx.live.imports.get(id) }, now))
@@ -374,7 +438,7 @@ export function plan(localClusterId: string, snapshots: readonly ClusterSnapshot
     localReady: true,
     clusters: resolved.reports,
     serviceImports: desired.imports,
-    importStatuses: desired.importStatuses,
+    importStatuses: desired.importStatuses.sort(compareKeys),
     derivedServices: desired.derived.sort(byObjectKey),
     endpointSlices: desired.slices.sort(byObjectKey),
     exportStatuses,

@@ -77,6 +77,11 @@ export const ConditionType = {
   Valid: 'Valid',
   Ready: 'Ready',
   Conflict: 'Conflict',
+  /**
+   * mizzen's own ServiceImport condition: whether every cluster the import depends on (its exporters, and any
+   * cluster it still has slices from) is synced, or the import is built from a last known state.
+   */
+  ClustersSynced: 'ClustersSynced',
 } as const;
 
 export const ExportReason = {
@@ -102,6 +107,12 @@ export type ExportReason = (typeof ExportReason)[keyof typeof ExportReason];
 export const ImportReason = {
   Ready: 'Ready',
   Pending: 'Pending',
+  /** ClustersSynced=True */
+  Synced: 'Synced',
+  /** ClustersSynced=False: at least one cluster cannot be reached. */
+  ClusterUnreachable: 'ClusterUnreachable',
+  /** ClustersSynced=False: every such cluster is reachable, but one's caches have not synced. */
+  ClusterNotSynced: 'ClusterNotSynced',
 } as const;
 
 /** mcs-api: "When multiple conflicts occurs the above reasons may be combined using commas." */
