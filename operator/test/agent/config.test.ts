@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { loadAgentConfig } from '../../src/config/agent.js';
+import { ConfigError } from '../../src/config/index.js';
+import { cniConfigToData, resolveCniConfig } from '../../src/render/cniconfig.js';
+import { NOT_READY_TAINT, withoutTaint } from '../../src/agent/taint.js';
+import { tempDir } from './helpers.js';
+
+describe('agent config', () => {
+  it('reads the ConfigMap the renderer writes (one file per key, as a volume mounts it)', () => {
+    const dir = tempDir('cfg');
+    try {
+      const rendered = cniConfigToData(resolveCniConfig({ cniBinDir: '/home/kubernetes/bin', excludeNamespaces: ['kube-system', 'mesh-off'], repair: { repairPods: true, deletePods: false } }));
+      fs.mkdirSync(path.join(dir, '..2024_01_01'));
+      for (const [k, v] of Object.entries(rendered)) {
+        fs.writeFileSync(path.join(dir, '..2024_01_01', k), v);
+        fs.symlinkSync(path.join('..2024_01_01', k), path.join(dir, k));
+      }
+      fs.symlinkSync('..2024_01_01', path.join(dir, '..data'));
+      const cfg = loadAgentConfig({ configDir: dir, nodeName: 'node-a', cniConfDir: '/host/etc/cni/net.d' }, {});
+      expect(cfg.cni.excludeNamespaces).to.deep.equal(['kube-system', 'mesh-off']);
+      expect(cfg.cni.repair).to.include({ enabled: true, repairPods: true, deletePods: false, labelPods: true });
+      // Flags are where the agent writes (container paths); the ConfigMap's values are the host's.
+      expect([cfg.cniBinDir, cfg.cniConfDir]).to.deep.equal(['/home/kubernetes/bin', '/host/etc/cni/net.d']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('has the DaemonSet defaults and takes NODE_NAME from the environment', () => {
+    const cfg = loadAgentConfig({}, { NODE_NAME: 'node-b', POD_NAME: 'istio-cni-node-x' });
+    expect(cfg).to.deep.include({
+      nodeName: 'node-b',
+      podName: 'istio-cni-node-x',
+      netnsDir: '/var/run/netns',
+      socketDir: '/var/run/mizzen',
+      cniCacheDir: '/var/lib/cni',
+      cniBinDir: '/opt/cni/bin',
+      cniConfDir: '/etc/cni/net.d',
+      probePort: 8000,
+      driftIntervalMs: 30_000,
+      installCheckIntervalMs: 1000,
+      podWaitMs: 5000,
+    });
+    expect(cfg.pluginPath).to.match(/\/dist\/mizzen-cni$/);
+  });
+
+  it('refuses a missing node name and malformed values with one-line errors', () => {
+    expect(() => loadAgentConfig({}, {})).to.throw(ConfigError, /--node-name \(or NODE_NAME\) is required/);
+    expect(() => loadAgentConfig({ nodeName: 'n', driftInterval: 'often' }, {})).to.throw(ConfigError, /--drift-interval must be a duration/);
+    expect(() => loadAgentConfig({ nodeName: 'n', configDir: '/nonexistent/cfg' }, {})).to.throw(ConfigError, /--config-dir \/nonexistent\/cfg cannot be read/);
+    const dir = tempDir('cfg');
+    try {
+      fs.writeFileSync(path.join(dir, 'repair.enabled'), 'yes');
+      expect(() => loadAgentConfig({ nodeName: 'n', configDir: dir }, {})).to.throw(ConfigError, /repair.enabled/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('removes only the not-ready taint from a node (and nothing when it has none)', () => {
+    const other = { key: 'dedicated', value: 'mesh', effect: 'NoSchedule' };
+    expect(withoutTaint([other, { key: NOT_READY_TAINT, effect: 'NoSchedule' }], NOT_READY_TAINT)).to.deep.equal([other]);
+    expect(withoutTaint([other], NOT_READY_TAINT)).to.equal(undefined);
+    expect(withoutTaint(undefined, NOT_READY_TAINT)).to.equal(undefined);
+  });
+});

@@ -1,0 +1,38 @@
+import { expect } from 'chai';
+import { CHECKS, decide, podTraffic } from '../../src/agent/decide.js';
+import { pod } from './helpers.js';
+
+const settings = { excludeNamespaces: ['istio-system', 'kube-system'] };
+
+describe('agent decision chain (pure)', () => {
+  const cases: { name: string; pod: Parameters<typeof pod>[0]; reason: string; redirect: boolean }[] = [
+    { name: 'redirects a pod with an istio-proxy sidecar', pod: {}, reason: 'sidecar', redirect: true },
+    { name: 'skips a pod in an excluded namespace', pod: { namespace: 'kube-system' }, reason: 'excluded-namespace', redirect: false },
+    { name: 'skips a host-network pod', pod: { hostNetwork: true }, reason: 'host-network', redirect: false },
+    { name: 'skips a pod without a sidecar', pod: { containers: ['app'] }, reason: 'no-sidecar', redirect: false },
+    { name: 'skips a pod whose injection is disabled', pod: { annotations: { 'sidecar.istio.io/inject': 'false' } }, reason: 'injection-disabled', redirect: false },
+    { name: "reads the inject annotation as Go's ParseBool does", pod: { annotations: { 'sidecar.istio.io/inject': 'F' } }, reason: 'injection-disabled', redirect: false },
+    { name: 'redirects when injection is explicitly enabled', pod: { annotations: { 'sidecar.istio.io/inject': 'true' } }, reason: 'sidecar', redirect: true },
+    { name: 'skips a pod with its own istio-init redirection', pod: { initContainers: ['istio-init'] }, reason: 'own-redirection', redirect: false },
+    { name: 'redirects a pod with another init container (istio-validation)', pod: { initContainers: ['istio-validation'] }, reason: 'sidecar', redirect: true },
+    { name: 'skips a pod whose interception mode is NONE', pod: { annotations: { 'sidecar.istio.io/interceptionMode': 'NONE' } }, reason: 'interception-none', redirect: false },
+    { name: 'reports the first failing check when several fail', pod: { namespace: 'istio-system', containers: ['app'] }, reason: 'excluded-namespace', redirect: false },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const d = decide(pod(c.pod), settings);
+      expect({ reason: d.reason, redirect: d.redirect }).to.deep.equal({ reason: c.reason, redirect: c.redirect });
+      expect(d.message).to.be.a('string').and.not.equal('');
+    });
+  }
+
+  it('names each check, in order', () => {
+    expect(CHECKS.map(([name]) => name)).to.deep.equal(['namespace not excluded', 'pod network', 'sidecar present', 'injection not disabled', 'no redirection of its own', 'interception not NONE']);
+  });
+
+  it("takes the sidecar's literal env values and IPv6 from the pod's addresses", () => {
+    const t = podTraffic(pod({ proxyEnv: { ISTIO_META_DNS_CAPTURE: 'true' }, annotations: { a: 'b' } }), ['10.0.0.2/24', 'fd00::2/64']);
+    expect(t).to.deep.equal({ annotations: { a: 'b' }, proxyEnv: { ISTIO_META_DNS_CAPTURE: 'true' }, ipv6: true });
+    expect(podTraffic(pod(), ['10.0.0.2/24']).ipv6).to.equal(false);
+  });
+});

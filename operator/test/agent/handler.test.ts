@@ -1,0 +1,160 @@
+// The agent's answers to plugin requests, on the iptables engine's simulated netns (same code path as a real
+// apply, nothing touched): decide, program, refuse invalid annotations with an Event, restore on CHECK, clean on DEL.
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { DryRunExecutor, ownsChain } from '../../src/iptables/index.js';
+import { RecordingEvents } from '../../src/kube/events.js';
+import { silentLogger } from '../../src/util/log.js';
+import { PluginHandler } from '../../src/agent/handler.js';
+import { KeyedLock } from '../../src/agent/lock.js';
+import { NetnsIndex } from '../../src/agent/netns.js';
+import { StaticPodSource } from '../../src/agent/pods.js';
+import type { PluginRequest } from '../../src/agent/protocol.js';
+import { pod, tempDir } from './helpers.js';
+
+describe('agent plugin handler', () => {
+  let dir: string;
+  let netns: string;
+  let dry: DryRunExecutor;
+  let events: RecordingEvents;
+  let pods: StaticPodSource;
+  let index: NetnsIndex;
+  let handler: PluginHandler;
+
+  const req = (command: PluginRequest['command'], extra: Partial<PluginRequest> = {}): PluginRequest => ({
+    command,
+    cniVersion: '1.0.0',
+    containerId: 'c1',
+    netns,
+    ifName: 'eth0',
+    pod: { namespace: 'shop', name: 'web-1', uid: 'uid-1' },
+    ips: ['10.244.0.2/24'],
+    ...extra,
+  });
+  const ourChains = (family: 'v4' | 'v6' = 'v4'): string[] => {
+    const state = dry.sim.state(netns)[family];
+    return state.tables.flatMap((t) => t.chains.filter((c) => ownsChain(c.name)).map((c) => `${t.name}/${c.name}`)).sort();
+  };
+
+  beforeEach(() => {
+    dir = tempDir('handler');
+    netns = path.join(dir, 'netns-1');
+    fs.writeFileSync(netns, '');
+    dry = new DryRunExecutor();
+    events = new RecordingEvents();
+    pods = new StaticPodSource([pod()]);
+    index = new NetnsIndex(path.join(dir, 'cache'), '/var/run/netns');
+    handler = new PluginHandler({
+      nodeName: 'node-a',
+      pods,
+      executor: dry,
+      events,
+      index,
+      locks: new KeyedLock(),
+      settings: { excludeNamespaces: ['kube-system'] },
+      log: silentLogger(),
+      podWaitMs: 10,
+      explainMissing: (ref) => Promise.resolve(ref.name === 'elsewhere' ? 'it is bound to node node-b, and this agent serves node node-a' : undefined),
+    });
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('ADD programs a pod with a sidecar: one iptables-save and one iptables-restore in its netns', async () => {
+    const res = await handler.handle(req('ADD'));
+    expect(res).to.deep.equal({ ok: true, redirected: true, reason: 'sidecar', message: 'the pod has an istio-proxy sidecar', spawns: 2 });
+    expect(ourChains()).to.deep.equal(['nat/ISTIO_INBOUND', 'nat/ISTIO_IN_REDIRECT', 'nat/ISTIO_OUTPUT', 'nat/ISTIO_REDIRECT']);
+    expect(dry.records.every((r) => r.netns === netns)).to.equal(true);
+    expect(index.trackedFor({ namespace: 'shop', name: 'web-1' })?.netns).to.equal(netns);
+  });
+
+  it('a second ADD is idempotent: it reads once and writes nothing', async () => {
+    await handler.handle(req('ADD'));
+    const before = dry.records.length;
+    const res = await handler.handle(req('ADD'));
+    expect(res).to.include({ ok: true, spawns: 1 });
+    expect(dry.records.slice(before).map((r) => r.args.at(-1))).to.deep.equal(['iptables-save']);
+  });
+
+  it('ADD programs ip6tables too when the pod has an IPv6 address', async () => {
+    await handler.handle(req('ADD', { ips: ['10.244.0.2/24', 'fd00:10:244::2/64'] }));
+    expect(ourChains('v6')).to.include('nat/ISTIO_OUTPUT');
+  });
+
+  it('ADD maps the runtime netns path under --netns-dir', () => {
+    const mapped = new NetnsIndex(path.join(dir, 'cache'), dir);
+    expect(mapped.agentPath('/var/run/netns/netns-1')).to.equal(netns);
+    expect(mapped.agentPath('/run/netns/netns-1')).to.equal(netns);
+    expect(mapped.agentPath('/proc/42/ns/net')).to.equal('/proc/42/ns/net');
+  });
+
+  it('ADD leaves pods that do not qualify alone, and says why', async () => {
+    pods.set(pod({ name: 'plain', containers: ['app'] }));
+    pods.set(pod({ name: 'sys', namespace: 'kube-system' }));
+    expect(await handler.handle(req('ADD', { pod: { namespace: 'shop', name: 'plain' } }))).to.include({ ok: true, redirected: false, reason: 'no-sidecar' });
+    expect(await handler.handle(req('ADD', { pod: { namespace: 'kube-system', name: 'sys' } }))).to.include({ ok: true, redirected: false, reason: 'excluded-namespace' });
+    expect(dry.records).to.have.length(0);
+  });
+
+  it('ADD refuses an invalid annotation: an error naming it, a Warning Event on the pod, nothing programmed', async () => {
+    pods.set(pod({ annotations: { 'traffic.sidecar.istio.io/excludeOutboundPorts': '80,http' } }));
+    const res = await handler.handle(req('ADD'));
+    expect(res).to.deep.equal({
+      ok: false,
+      code: 100,
+      msg: 'pod shop/web-1 has an invalid annotation traffic.sidecar.istio.io/excludeOutboundPorts: "http" is not a port (1-65535)',
+    });
+    expect(events.events).to.deep.equal([
+      { kind: 'Pod', name: 'web-1', type: 'Warning', reason: 'InvalidTrafficAnnotation', message: 'Traffic redirection not programmed: annotation traffic.sidecar.istio.io/excludeOutboundPorts: "http" is not a port (1-65535)' },
+    ]);
+    expect(dry.records).to.have.length(0);
+  });
+
+  it('ADD of a pod the cache does not have is a retriable error that says why', async () => {
+    const res = await handler.handle(req('ADD', { pod: { namespace: 'shop', name: 'elsewhere' } }));
+    expect(res).to.deep.equal({ ok: false, code: 11, msg: 'mizzen agent cannot decide on pod shop/elsewhere: it is bound to node node-b, and this agent serves node node-a' });
+    const stale = await handler.handle(req('ADD', { pod: { namespace: 'shop', name: 'web-1', uid: 'uid-2' } }));
+    expect(stale).to.include({ ok: false, code: 11 });
+    expect(stale.ok ? '' : stale.msg).to.match(/web-1 \(uid uid-2\): it is not in the agent's cache of node node-a/);
+  });
+
+  it('ADD with excluded ports and CIDRs from annotations programs them', async () => {
+    pods.set(pod({ annotations: { 'traffic.sidecar.istio.io/excludeOutboundIPRanges': '10.96.0.0/12', 'traffic.sidecar.istio.io/excludeInboundPorts': '8081' } }));
+    await handler.handle(req('ADD'));
+    const nat = dry.sim.state(netns).v4.tables.find((t) => t.name === 'nat');
+    const rules = nat?.chains.flatMap((c) => c.rules.map((r) => `${c.name} ${r.join(' ')}`)) ?? [];
+    expect(rules).to.include('ISTIO_OUTPUT -d 10.96.0.0/12 -j RETURN');
+    expect(rules).to.include('ISTIO_INBOUND -p tcp -m tcp --dport 8081 -j RETURN');
+  });
+
+  it('CHECK restores rules someone flushed, with a Normal Event', async () => {
+    await handler.handle(req('ADD'));
+    await dry.sim.run('nsenter', [`--net=${netns}`, '--', 'iptables-restore', '--noflush'], '*nat\n-F ISTIO_OUTPUT\nCOMMIT\n');
+    const res = await handler.handle(req('CHECK'));
+    expect(res).to.include({ ok: true, reason: 'restored', spawns: 3 });
+    expect((await dry.check((index.trackedFor({ namespace: 'shop', name: 'web-1' })?.ruleSet ?? { families: [], ipCommands: [] }), { netnsPath: netns }))[0]?.inSync).to.equal(true);
+    expect(events.events.map((e) => e.reason)).to.deep.equal(['TrafficRedirectRestored']);
+    expect(await handler.handle(req('CHECK'))).to.include({ ok: true, reason: 'in-sync', spawns: 1 });
+  });
+
+  it('DEL removes every rule and forgets the pod; a DEL of a vanished netns succeeds without spawning', async () => {
+    await handler.handle(req('ADD'));
+    expect(await handler.handle(req('DEL'))).to.include({ ok: true, redirected: true, reason: 'cleaned' });
+    expect(ourChains()).to.deep.equal([]);
+    expect(dry.sim.state(netns).v4.tables.flatMap((t) => t.chains.filter((c) => c.rules.length > 0))).to.deep.equal([]);
+    expect(index.trackedFor({ namespace: 'shop', name: 'web-1' })).to.equal(undefined);
+    const n = dry.records.length;
+    expect(await handler.handle(req('DEL', { netns: path.join(dir, 'gone') }))).to.include({ ok: true, reason: 'netns-gone', spawns: 0 });
+    expect(dry.records.length).to.equal(n);
+  });
+
+  it('STATUS says the agent is ready', async () => {
+    expect(await handler.handle(req('STATUS'))).to.include({ ok: true, reason: 'ready' });
+  });
+
+  it('serialises work on one netns: concurrent ADD and CHECK never interleave their commands', async () => {
+    await Promise.all([handler.handle(req('ADD')), handler.handle(req('CHECK')), handler.handle(req('ADD'))]);
+    const cmds = dry.records.map((r) => r.args.at(-1) === 'iptables-save' ? 'save' : 'restore');
+    expect(cmds).to.deep.equal(['save', 'restore', 'save', 'save']);
+  });
+});
