@@ -3,7 +3,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { IstioOperator, IstioOperatorStatus } from '../../api/index.js';
 import { validate } from '../../api/index.js';
 import { render, ownerSelector, componentOf, InvalidSpecError, type RenderResult } from '../../render/index.js';
-import type { KubeClient } from '../../kube/client.js';
+import { FIELD_MANAGER, type KubeClient } from '../../kube/client.js';
 import type { Informer } from '../../kube/informer.js';
 import { Controller, type ReconcileResult, splitKey } from '../../kube/controller.js';
 import type { Manager } from '../../kube/manager.js';
@@ -24,6 +24,8 @@ type Iop = IstioOperator & KubernetesObject;
 interface Applied {
   hash: string;
   resourceVersion: string;
+  /** When our field manager last changed the object (its managedFields entry), per the API server. */
+  appliedAt: string | undefined;
 }
 
 /**
@@ -130,17 +132,23 @@ export class IstioOperatorReconciler {
     }).sort((a, b) => (olderThan(a, b) ? -1 : 1));
   }
 
+  /**
+   * Applies what differs from what this process last applied. An object counts as changed when the API server
+   * moved our managedFields entry, which it does only when the apply changed a field we own.
+   */
   private async applyChanged(objects: readonly KubernetesObject[]): Promise<KubernetesObject[]> {
     const changed: KubernetesObject[] = [];
     for (const obj of objects) {
       const id = identity(obj);
       const hash = createHash('sha256').update(JSON.stringify(obj)).digest('hex');
       const before = this.applied.get(id);
-      const liveRv = this.live(obj)?.metadata?.resourceVersion;
-      if (before && before.hash === hash && before.resourceVersion === liveRv) continue;
-      const rv = meta(await this.client.apply(stripServerFields(obj))).resourceVersion ?? '';
-      this.applied.set(id, { hash, resourceVersion: rv });
-      if (rv !== liveRv) changed.push(obj);
+      const live = this.live(obj);
+      if (before && before.hash === hash && before.resourceVersion === live?.metadata?.resourceVersion) continue;
+      const result = await this.client.apply(stripServerFields(obj));
+      const appliedAt = appliedTime(result);
+      this.applied.set(id, { hash, resourceVersion: meta(result).resourceVersion ?? '', appliedAt });
+      const previous = before ? before.appliedAt : live && appliedTime(live);
+      if (appliedAt !== previous) changed.push(obj);
     }
     return changed;
   }
@@ -201,6 +209,11 @@ export class IstioOperatorReconciler {
     const m = meta(iop);
     await this.client.apply({ apiVersion: iop.apiVersion, kind: iop.kind, metadata: { name: m.name, namespace: m.namespace }, status } as KubernetesObject, { subresource: 'status' });
   }
+}
+
+function appliedTime(obj: KubernetesObject): string | undefined {
+  const entry = obj.metadata?.managedFields?.find((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply' && !f.subresource);
+  return entry?.time === undefined ? undefined : String(entry.time);
 }
 
 function olderThan(a: KubernetesObject, b: KubernetesObject): boolean {
