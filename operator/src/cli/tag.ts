@@ -13,6 +13,7 @@ import {
   TLS_MODE_LABEL,
   istiodClientConfig,
   namespacesUsingTag,
+  olderTags,
   planTag,
   podsNeedingRestart,
   tagWebhookConfiguration,
@@ -25,6 +26,8 @@ import { UserError } from './errors.js';
 /** The field manager of RevisionTags written by `mizzen tag set`. */
 export const TAG_CLI_FIELD_MANAGER = 'mizzen-tag';
 const DEFAULT_NAMESPACE = 'istio-system';
+/** `tag list` for a tag that no webhook serves, in kubectl's words. */
+const NONE = '<none>';
 
 type Tag = RevisionTag & KubernetesObject;
 
@@ -86,19 +89,12 @@ async function usage(client: KubeClient, tag: string, revision: string): Promise
   return { namespaces, restart: podsNeedingRestart(pods, namespaces, revision) };
 }
 
-function olderThan(a: KubernetesObject, b: KubernetesObject | undefined): boolean {
-  if (!b) return true; // a new tag is younger than every existing one
-  const ta = meta(a).creationTimestamp;
-  const tb = meta(b).creationTimestamp;
-  return ta !== tb ? ta < tb : `${meta(a).namespace ?? ''}/${meta(a).name}` < `${meta(b).namespace ?? ''}/${meta(b).name}`;
-}
-
 /** Runs the controller's safety chain against the live cluster, so a tag that would be refused is never written. */
 async function preflight(client: KubeClient, o: SetTagOptions, existing: Tag | undefined): Promise<void> {
   const webhooks = (await client.list<WebhookConfiguration & KubernetesObject>(R.mutatingWebhook)).items;
-  const others = (await client.list<Tag>(R.revisionTag)).items.filter((t) => !(meta(t).name === o.tag && meta(t).namespace === o.namespace));
-  const olderTags = others.filter((t) => !meta(t).deleting && olderThan(t, existing)).map((t) => ({ name: meta(t).name, namespace: meta(t).namespace ?? '' }));
-  const plan = planTag({ tag: { name: o.tag, namespace: o.namespace }, revision: o.revision, controlPlaneNamespace: o.controlPlaneNamespace, webhooks, olderTags });
+  const ref = { name: o.tag, namespace: o.namespace };
+  const older = olderTags((await client.list<Tag>(R.revisionTag)).items, ref, existing && meta(existing).creationTimestamp);
+  const plan = planTag({ tag: ref, revision: o.revision, controlPlaneNamespace: o.controlPlaneNamespace, webhooks, olderTags: older });
   if (!plan.ok) throw new UserError(`cannot set tag "${o.tag}" (${plan.reason}): ${plan.message}`);
 }
 
@@ -159,7 +155,7 @@ async function waitServing(client: KubeClient, applied: Tag, o: SetTagOptions, i
 
 export interface TagDescription {
   tag: string;
-  /** The revision the tag's webhook sends pods to (spec.revision until the operator reports). */
+  /** The revision the tag's webhook sends pods to: spec.revision until the operator reports, "<none>" when none does. */
   revision: string;
   namespaces: string[];
   /** Namespace of the RevisionTag object. */
@@ -175,7 +171,8 @@ export function describeTags(tags: readonly Tag[], namespaces: readonly V1Namesp
     .map((t) => {
       const m = meta(t);
       const ready = t.status?.conditions?.find((c) => c.type === 'Ready');
-      const served = t.status?.revision ?? t.spec.revision;
+      // Until the operator reports, the tag is taken at its word; once it has, only a live webhook counts.
+      const served = t.status?.revision ?? (t.status?.observedGeneration === undefined ? t.spec.revision : NONE);
       const d: TagDescription = { tag: m.name, revision: served, namespaces: namespacesUsingTag(namespaces, m.name), namespace: m.namespace ?? '' };
       if (served !== t.spec.revision) d.desiredRevision = t.spec.revision;
       if (ready?.status === 'False') d.reason = ready.reason;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { planTag, tagWebhooks, webhooksOverlap, type TagInput, type TagPlan, type WebhookConfiguration } from '../../src/render/revisiontag/index.js';
+import { olderTags, planTag, tagWebhooks, webhooksOverlap, type TagInput, type TagPlan, type WebhookConfiguration } from '../../src/render/revisiontag/index.js';
 import { CA, deactivated, foreignInjector, liveTag, revisionWebhook } from './fixtures.js';
 
 const url = (rev: string) => `https://127.0.0.1:9443/inject/${rev}`;
@@ -151,5 +151,13 @@ describe('revision tags: the safety chain', () => {
     expect(pairs).to.include('rev.namespace.sidecar-injector.istio.io/rev.namespace.sidecar-injector.istio.io');
     const off = deactivated(rDefault);
     expect(tagWebhooks('default', {}).some((a) => (off.webhooks ?? []).some((b) => webhooksOverlap(a, b)))).to.equal(false);
+  });
+
+  it('older RevisionTags are those created earlier (then by namespace/name), not being deleted; a new tag is younger than all', () => {
+    const t = (namespace: string, name: string, at: string, deleting = false) => ({ metadata: { namespace, name, creationTimestamp: at as unknown as Date, deletionTimestamp: deleting ? new Date() : undefined } });
+    const all = [t('a', 'prod', '2026-01-01T00:00:00Z'), t('b', 'prod', '2026-01-01T00:00:01Z'), t('c', 'prod', '2026-01-01T00:00:01Z'), t('d', 'prod', '2026-01-01T00:00:00Z', true)];
+    expect(olderTags(all, { namespace: 'b', name: 'prod' }, '2026-01-01T00:00:01Z')).to.deep.equal([{ namespace: 'a', name: 'prod' }]);
+    expect(olderTags(all, { namespace: 'c', name: 'prod' }, '2026-01-01T00:00:01Z')).to.deep.equal([{ namespace: 'a', name: 'prod' }, { namespace: 'b', name: 'prod' }]);
+    expect(olderTags(all, { namespace: 'e', name: 'prod' }, undefined).map((x) => x.namespace)).to.deep.equal(['a', 'b', 'c']);
   });
 });

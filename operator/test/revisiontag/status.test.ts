@@ -61,5 +61,7 @@ describe('revision tags: `mizzen tag list`', () => {
     const rows = describeTags([blocked], nss);
     expect(rows).to.deep.equal([{ tag: 'prod-stable', revision: '1-8-3', namespaces: ['app', 'app2'], namespace: 'istio-system', desiredRevision: '9-9-9', reason: 'RevisionNotFound' }]);
     expect(formatTagTable(rows).split('\n')[1]).to.equal('prod-stable 1-8-3 (wants 9-9-9: RevisionNotFound) app,app2');
+    const never = tag('1-7-6', 'istio-system', '1-8-3', { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'False', reason: 'NameConflict', message: '', lastTransitionTime: '' }] });
+    expect(formatTagTable(describeTags([never], nss)).split('\n')[1]).to.equal('1-7-6 <none> (wants 1-8-3: NameConflict)');
   });
 });

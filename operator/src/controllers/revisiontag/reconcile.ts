@@ -14,6 +14,7 @@ import {
   DEFAULT_TAG,
   TLS_MODE_LABEL,
   namespacesUsingTag,
+  olderTags,
   planTag,
   podsNeedingRestart,
   reactivations,
@@ -22,7 +23,6 @@ import {
   tagOwnerOf,
   tagWebhookName,
   type TagPlan,
-  type TagRef,
   type WebhookConfiguration,
 } from '../../render/revisiontag/index.js';
 import { buildTagStatus, previousReadyReason } from './status.js';
@@ -88,7 +88,7 @@ export class RevisionTagReconciler {
       revision: tag.spec.revision,
       controlPlaneNamespace: tag.spec.namespace,
       webhooks: this.webhooks.list(),
-      olderTags: this.olderTags(tag),
+      olderTags: olderTags(this.tags.list(), { name, namespace: namespace ?? '' }, meta(tag).creationTimestamp),
     });
     let live = this.servingWebhook(tag);
     if (plan.ok) {
@@ -106,14 +106,6 @@ export class RevisionTagReconciler {
   private servingWebhook(tag: Tag): Mwc | undefined {
     const live = this.webhooks.get(tagWebhookName(meta(tag).name));
     return live && (tagOwnerOf(live) ?? keyOf(tag)) === keyOf(tag) ? live : undefined;
-  }
-
-  private olderTags(tag: Tag): TagRef[] {
-    const uid = meta(tag).uid;
-    return this.tags
-      .list()
-      .filter((o) => meta(o).uid !== uid && !meta(o).deleting && olderThan(o, tag))
-      .map((o) => ({ name: meta(o).name, namespace: meta(o).namespace ?? '' }));
   }
 
   private async applyWebhook(tag: Tag, desired: Mwc, live: Mwc | undefined): Promise<Mwc> {
@@ -200,10 +192,4 @@ export class RevisionTagReconciler {
     await this.client.delete(R.mutatingWebhook, om.name, undefined, { uid: om.uid });
     this.log.info('Deleted orphaned tag webhook', { kind: 'RevisionTag', key, webhook: om.name });
   }
-}
-
-function olderThan(a: KubernetesObject, b: KubernetesObject): boolean {
-  const ta = meta(a).creationTimestamp;
-  const tb = meta(b).creationTimestamp;
-  return ta !== tb ? ta < tb : keyOf(a) < keyOf(b);
 }

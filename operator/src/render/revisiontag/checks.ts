@@ -6,7 +6,7 @@
 //   2. RevisionNotFound  the target revision is installed exactly once (its injector webhook exists once)
 //   3. Overlap           no webhook of the tag matches a namespace/pod label combination another injector
 //                        webhook matches (istioctl ran this only in the CLI, as an analyzer)
-import type { V1MutatingWebhook } from '@kubernetes/client-node';
+import type { V1MutatingWebhook, V1ObjectMeta } from '@kubernetes/client-node';
 import { jointlySatisfiable, requirementsOf, type Requirement } from './selectors.js';
 import {
   DEFAULT_REVISION,
@@ -43,6 +43,20 @@ export interface TagInput {
   readonly webhooks: readonly WebhookConfiguration[];
   /** RevisionTags created before this one and not being deleted: their claims on tag names win. */
   readonly olderTags: readonly TagRef[];
+}
+
+/**
+ * The RevisionTags created before this one (by creationTimestamp, then namespace/name) and not being deleted:
+ * their claims on a tag name win. A tag not created yet (no timestamp) is younger than every existing one.
+ */
+export function olderTags(all: readonly { metadata?: V1ObjectMeta }[], tag: TagRef, createdAt: string | undefined): TagRef[] {
+  const key = (ns: string, name: string): string => `${ns}/${name}`;
+  const mine = key(tag.namespace, tag.name);
+  return all
+    .map((t) => ({ name: t.metadata?.name ?? '', namespace: t.metadata?.namespace ?? '', at: String(t.metadata?.creationTimestamp ?? ''), deleting: !!t.metadata?.deletionTimestamp }))
+    .filter((t) => key(t.namespace, t.name) !== mine && !t.deleting)
+    .filter((t) => createdAt === undefined || (t.at !== createdAt ? t.at < createdAt : key(t.namespace, t.name) < mine))
+    .map(({ name, namespace }) => ({ name, namespace }));
 }
 
 export interface TagCheck {

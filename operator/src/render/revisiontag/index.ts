@@ -30,7 +30,7 @@ export {
   type TagWebhookInput,
   type WebhookConfiguration,
 } from './webhook.js';
-export { TAG_CHECKS, planTag, revisionWebhooksOf, webhooksOverlap, type TagCheck, type TagInput, type TagPlan, type TagReason, type TagRef } from './checks.js';
+export { TAG_CHECKS, olderTags, planTag, revisionWebhooksOf, webhooksOverlap, type TagCheck, type TagInput, type TagPlan, type TagReason, type TagRef } from './checks.js';
 export { STATUS_ANNOTATION, TLS_MODE_LABEL, injectedRevision, namespacesUsingTag, podsNeedingRestart, tagOfNamespace } from './pods.js';
 export { jointlySatisfiable, requirementsOf, selectorMatches, type Requirement } from './selectors.js';
 
