@@ -57,6 +57,8 @@ describe('Helm chart and kustomize bases', function () {
   });
 
   it('applies config/default with a server-side dry run', async () => {
+    // A dry run creates nothing, so the namespace its objects go to must exist already.
+    await kubectl(e2e.kubeconfig, ['create', 'namespace', 'mizzen-system']).catch(() => undefined);
     const out = await kubectl(e2e.kubeconfig, ['apply', '--server-side', '--dry-run=server', '--force-conflicts', '-k', path.join(repoRoot, 'config/default')]);
     expect(out).to.match(/deployment\.apps\/mizzen-operator serverside-applied \(server dry run\)/);
   });
