@@ -118,7 +118,7 @@ describe('revision tags on a real cluster: the API server calls real injection w
         } catch (err) {
           failures.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
         }
-        await sleep(100);
+        await sleep(200);
       }
     };
     const loops = [loop(0), loop(1)];
