@@ -31,10 +31,18 @@ export const CNI_CONTAINER_PATHS = {
   netnsDir: '/host/var/run/netns',
   socketDir: '/var/run/mizzen',
   configDir: '/etc/mizzen/cni',
+  cniCacheDir: '/host/var/lib/cni',
 } as const;
 
-/** Host directories that are not configurable: network namespaces, and the socket between plugin and agent. */
-export const CNI_HOST_PATHS = { netnsDir: '/var/run/netns', socketDir: '/var/run/mizzen' } as const;
+/**
+ * Host directories that are not configurable: network namespaces, the socket between plugin and agent (mounted
+ * at the same path, so the conflist entry names it for both), and libcni's result cache, where the agent finds
+ * the netns of pods set up before its plugin was chained (repair).
+ */
+export const CNI_HOST_PATHS = { netnsDir: '/var/run/netns', socketDir: '/var/run/mizzen', cniCacheDir: '/var/lib/cni' } as const;
+
+/** The agent's /healthz, /readyz and /metrics port (host network; Istio's CNI agent uses the same). */
+export const CNI_PROBE_PORT = 8000;
 
 /** Pod-template annotation holding the sha256 of the ConfigMap data. */
 export const CONFIG_CHECKSUM_ANNOTATION = 'mizzen.dev/config-checksum';
@@ -49,7 +57,7 @@ export function cniRules(cfg: CniConfig): PolicyRule[] {
   return [
     { apiGroups: [''], resources: ['pods'], verbs: podVerbs },
     { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
-    { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create'] },
+    { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
   ];
 }
 
@@ -69,12 +77,16 @@ function agentContainer(install: Install): JsonObject {
       `--cni-conf-dir=${p.cniConfDir}`,
       `--netns-dir=${p.netnsDir}`,
       `--socket-dir=${p.socketDir}`,
+      `--cni-cache-dir=${p.cniCacheDir}`,
+      `--probe-addr=:${CNI_PROBE_PORT}`,
     ],
     env: [
       { name: 'NODE_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.nodeName' } } },
       { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
     ],
+    // Ready once install-cni has chained the plugin (the agent lifts the node's not-ready taint then, too).
+    readinessProbe: { httpGet: { path: '/readyz', port: CNI_PROBE_PORT }, periodSeconds: 5 },
     resources: { requests: { cpu: '100m', memory: '100Mi' } },
     securityContext: { privileged: true },
     volumeMounts: [
@@ -83,6 +95,7 @@ function agentContainer(install: Install): JsonObject {
       { mountPath: p.netnsDir, mountPropagation: 'HostToContainer', name: 'cni-netns-dir' },
       { mountPath: p.socketDir, name: 'mizzen-run' },
       { mountPath: p.configDir, name: 'cni-config', readOnly: true },
+      { mountPath: p.cniCacheDir, name: 'cni-cache-dir', readOnly: true },
     ],
   };
 }
@@ -118,6 +131,7 @@ function daemonSet(install: Install, data: Record<string, string>): KubernetesOb
             hostPath('cni-net-dir', cfg.cniConfDir),
             hostPath('cni-netns-dir', CNI_HOST_PATHS.netnsDir),
             hostPath('mizzen-run', CNI_HOST_PATHS.socketDir, 'DirectoryOrCreate'),
+            hostPath('cni-cache-dir', CNI_HOST_PATHS.cniCacheDir, 'DirectoryOrCreate'),
             { configMap: { name: CNI_NAMES.configMap }, name: 'cni-config' },
           ],
         },
