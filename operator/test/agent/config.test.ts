@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
+import { Command } from 'commander';
+import { registerAgent } from '../../src/cli/agent.js';
+import { CNI_NAMES, render } from '../../src/render/index.js';
 import { loadAgentConfig } from '../../src/config/agent.js';
 import { ConfigError } from '../../src/config/index.js';
 import { cniConfigToData, resolveCniConfig } from '../../src/render/cniconfig.js';
@@ -64,5 +67,39 @@ describe('agent config', () => {
     expect(withoutTaint([other, { key: NOT_READY_TAINT, effect: 'NoSchedule' }], NOT_READY_TAINT)).to.deep.equal([other]);
     expect(withoutTaint([other], NOT_READY_TAINT)).to.equal(undefined);
     expect(withoutTaint(undefined, NOT_READY_TAINT)).to.equal(undefined);
+  });
+});
+
+describe('agent flags: the contract with the renderer', () => {
+  it('accepts exactly the command, flags and ConfigMap that the istio-cni-node DaemonSet is rendered with', function () {
+    this.timeout(20_000);
+    const iop = { apiVersion: 'install.istio.io/v1alpha1', kind: 'IstioOperator', metadata: { name: 'x', namespace: 'istio-system' }, spec: { components: { cni: { enabled: true } }, values: { cni: { repair: true } } } };
+    const objects = render(iop as never).objects;
+    const ds = objects.find((o) => o.kind === 'DaemonSet' && o.metadata.name === CNI_NAMES.daemonSet) as unknown as {
+      spec: { template: { spec: { containers: { name: string; command: string[]; args: string[]; env: { name: string }[] }[] } } };
+    };
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === CNI_NAMES.configMap) as unknown as { data: Record<string, string> };
+    const c = ds.spec.template.spec.containers.find((x) => x.name === CNI_NAMES.container);
+    expect(c?.command).to.deep.equal(['mizzen', 'agent']);
+    expect(c?.env.map((e) => e.name)).to.include('NODE_NAME');
+    const program = new Command().exitOverride();
+    registerAgent(program);
+    const agent = program.commands.find((x) => x.name() === 'agent');
+    const known = new Set(agent?.options.map((o) => o.long));
+    for (const arg of c?.args ?? []) expect(known, `flag ${arg}`).to.include(arg.split('=')[0]);
+    // The parsed flags and the mounted ConfigMap make a valid config.
+    const flags = Object.fromEntries((c?.args ?? []).map((a) => {
+      const [k = '', v = ''] = a.replace(/^--/, '').split('=');
+      return [k.replace(/-([a-z])/g, (_m: string, ch: string) => ch.toUpperCase()), v];
+    }));
+    const dir = tempDir('cm');
+    try {
+      for (const [k, v] of Object.entries(cm.data)) fs.writeFileSync(path.join(dir, k), v);
+      const cfg = loadAgentConfig({ ...flags, configDir: dir }, { NODE_NAME: 'node-a' });
+      expect(cfg).to.deep.include({ cniBinDir: '/host/opt/cni/bin', netnsDir: '/host/var/run/netns', cniCacheDir: '/host/var/lib/cni', socketDir: '/var/run/mizzen', probePort: 8000 });
+      expect(cfg.cni.repair.enabled).to.equal(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
