@@ -84,17 +84,16 @@ interface Usage {
 
 async function usage(client: KubeClient, tag: string, revision: string): Promise<Usage> {
   const namespaces = namespacesUsingTag((await client.list<V1Namespace & KubernetesObject>(R.namespace)).items, tag);
-  const pods: V1Pod[] = [];
-  for (const ns of namespaces) pods.push(...(await client.list<V1Pod & KubernetesObject>(R.pod, { namespace: ns, labelSelector: TLS_MODE_LABEL })).items);
-  return { namespaces, restart: podsNeedingRestart(pods, namespaces, revision) };
+  const lists = await Promise.all(namespaces.map((ns) => client.list<V1Pod & KubernetesObject>(R.pod, { namespace: ns, labelSelector: TLS_MODE_LABEL })));
+  return { namespaces, restart: podsNeedingRestart(lists.flatMap((l) => l.items), namespaces, revision) };
 }
 
 /** Runs the controller's safety chain against the live cluster, so a tag that would be refused is never written. */
 async function preflight(client: KubeClient, o: SetTagOptions, existing: Tag | undefined): Promise<void> {
-  const webhooks = (await client.list<WebhookConfiguration & KubernetesObject>(R.mutatingWebhook)).items;
+  const [webhooks, tags] = await Promise.all([client.list<WebhookConfiguration & KubernetesObject>(R.mutatingWebhook), client.list<Tag>(R.revisionTag)]);
   const ref = { name: o.tag, namespace: o.namespace };
-  const older = olderTags((await client.list<Tag>(R.revisionTag)).items, ref, existing && meta(existing).creationTimestamp);
-  const plan = planTag({ tag: ref, revision: o.revision, controlPlaneNamespace: o.controlPlaneNamespace, webhooks, olderTags: older });
+  const older = olderTags(tags.items, ref, existing && meta(existing).creationTimestamp);
+  const plan = planTag({ tag: ref, revision: o.revision, controlPlaneNamespace: o.controlPlaneNamespace, webhooks: webhooks.items, olderTags: older });
   if (!plan.ok) throw new UserError(`cannot set tag "${o.tag}" (${plan.reason}): ${plan.message}`);
 }
 
@@ -116,19 +115,16 @@ export async function setTag(client: KubeClient, o: SetTagOptions, io: TagIO = p
   if (from !== undefined && from !== o.revision && !o.overwrite) {
     throw new UserError(`revision tag "${o.tag}" already points at revision "${from}"; pass --overwrite to move it to "${o.revision}"`);
   }
-  await preflight(client, o, existing);
-  const use = await usage(client, o.tag, o.revision);
+  const [, use] = await Promise.all([preflight(client, o, existing), usage(client, o.tag, o.revision)]);
   describeMove(io, o, from, use);
   const moving = from !== undefined && from !== o.revision;
   if (moving && use.namespaces.length > 0 && !o.yes && !(await io.confirm('Proceed with the move?'))) {
     throw new UserError(`did not move tag "${o.tag}": not confirmed (pass -y to skip the question)`);
   }
   const applied = await client.apply(desired);
-  io.out(
-    moving
-      ? `Revision tag "${o.tag}" moved to revision "${o.revision}".${use.restart.length ? ' Restart the pods above to move their sidecars.' : ''}\n`
-      : `Revision tag "${o.tag}" set to revision "${o.revision}". To enable injection with it: kubectl label namespace <NAMESPACE> istio.io/rev=${o.tag}\n`,
-  );
+  if (moving) io.out(`Revision tag "${o.tag}" moved to revision "${o.revision}".${use.restart.length ? ' Restart the pods above to move their sidecars.' : ''}\n`);
+  else if (from === o.revision) io.out(`Revision tag "${o.tag}" already points at revision "${o.revision}".\n`);
+  else io.out(`Revision tag "${o.tag}" set to revision "${o.revision}". To enable injection with it: kubectl label namespace <NAMESPACE> istio.io/rev=${o.tag}\n`);
   if (o.waitMs > 0) return waitServing(client, applied, o, io);
   return applied;
 }
