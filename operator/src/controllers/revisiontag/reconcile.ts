@@ -51,6 +51,8 @@ export class RevisionTagReconciler {
   private readonly namespaces: Informer<V1Namespace & KubernetesObject>;
   private readonly pods: Informer<V1Pod & KubernetesObject>;
   readonly keys: TagKeys;
+  /** Webhook name → the resourceVersion this process's last apply of it returned. */
+  private readonly lastApplied = new Map<string, string>();
 
   /** `client` must use REVISIONTAG_FIELD_MANAGER (see there). */
   constructor(
@@ -94,7 +96,7 @@ export class RevisionTagReconciler {
     if (plan.ok) {
       live = await this.applyWebhook(tag, plan.desired, live);
       for (const d of plan.deactivations) {
-        await this.client.apply(d);
+        if (!(await this.applyChanged(d))) continue;
         this.log.info('Switched off the default revision webhook', { kind: 'RevisionTag', key, webhook: d.metadata?.name });
         this.events.emit(tag, 'Normal', 'DefaultRevisionDeactivated', `Switched off MutatingWebhookConfiguration ${d.metadata?.name ?? ''}: tag default serves its namespaces and pods`);
       }
@@ -108,9 +110,25 @@ export class RevisionTagReconciler {
     return live && (tagOwnerOf(live) ?? keyOf(tag)) === keyOf(tag) ? live : undefined;
   }
 
+  /**
+   * Applies and says whether the server changed anything. A cache can lag behind this process's own last
+   * apply; the re-apply that follows is a no-op that returns the resourceVersion that apply returned, and
+   * counts as no change (no second Event).
+   */
+  private async applyChanged(obj: Mwc): Promise<Mwc | undefined> {
+    const name = meta(obj).name;
+    const before = this.webhooks.get(name)?.metadata?.resourceVersion;
+    const applied = await this.client.apply(obj);
+    const rv = meta(applied).resourceVersion ?? '';
+    const changed = rv !== before && rv !== this.lastApplied.get(name);
+    this.lastApplied.set(name, rv);
+    return changed ? applied : undefined;
+  }
+
   private async applyWebhook(tag: Tag, desired: Mwc, live: Mwc | undefined): Promise<Mwc> {
     if (serves(live, desired)) return live as Mwc;
-    const applied = await this.client.apply(desired);
+    const applied = await this.applyChanged(desired);
+    if (!applied) return desired;
     const from = live ? meta(live).labels[REVISION_LABEL] : undefined;
     const to = meta(desired).labels[REVISION_LABEL] ?? '';
     const name = desired.metadata?.name ?? '';
@@ -171,6 +189,7 @@ export class RevisionTagReconciler {
       if (m.name === DEFAULT_TAG) for (const r of reactivations(this.webhooks.list())) await this.client.apply(r);
       const lm = meta(live);
       const deleted = await this.client.delete(R.mutatingWebhook, lm.name, undefined, { uid: lm.uid });
+      this.lastApplied.delete(lm.name);
       const users = namespacesUsingTag(this.namespaces.list(), m.name);
       if (deleted) this.log.info('Deleted tag webhook', { kind: 'RevisionTag', key: keyOf(tag), webhook: lm.name, namespaces: users });
       if (deleted && users.length > 0) {
