@@ -25,6 +25,13 @@ describe('revision tags: namespaces and pods', () => {
     expect(nss.map((n) => tagOfNamespace(n) ?? '-')).to.deep.equal(['prod-stable', 'prod-stable', 'default', 'default', '-']);
   });
 
+  it('an istio-injection label wins over istio.io/rev, as in Istio selectors: enabled is the default tag, anything else none', () => {
+    const both = namespace('x', { 'istio.io/rev': 'prod-stable', 'istio-injection': 'enabled' });
+    const off = namespace('y', { 'istio.io/rev': 'prod-stable', 'istio-injection': 'disabled' });
+    expect([tagOfNamespace(both), tagOfNamespace(off)]).to.deep.equal(['default', undefined]);
+    expect(namespacesUsingTag([both, off], 'prod-stable')).to.deep.equal([]);
+  });
+
   it('counts running pods of those namespaces with a sidecar from another revision', () => {
     const pods = [
       pod('app', 'old-1', '1-7-6'),

@@ -27,23 +27,20 @@ export function injectedRevision(pod: V1Pod): string | undefined {
 }
 
 /**
- * The namespaces that select a tag, sorted: istio.io/rev=<tag>, and for the default tag also
- * istio-injection=enabled (its namespace.sidecar-injector webhook serves those).
+ * The tag whose webhook serves a namespace, as Istio's selectors decide it: an `istio-injection` label wins
+ * (`enabled` is the default tag's namespace.sidecar-injector; any other value turns injection off), else the
+ * `istio.io/rev` value. Undefined when none.
  */
-export function namespacesUsingTag(namespaces: readonly V1Namespace[], tag: string): string[] {
-  const names = namespaces
-    .filter((ns) => {
-      const l = labelsOf(ns);
-      return l[REVISION_LABEL] === tag || (tag === DEFAULT_TAG && l['istio-injection'] === 'enabled');
-    })
-    .map((ns) => ns.metadata?.name ?? '');
-  return [...new Set(names)].sort();
-}
-
-/** The tag a namespace selects (what namespacesUsingTag inverts); undefined when none. */
 export function tagOfNamespace(ns: V1Namespace | undefined): string | undefined {
   const l = ns ? labelsOf(ns) : {};
-  return l[REVISION_LABEL] ?? (l['istio-injection'] === 'enabled' ? DEFAULT_TAG : undefined);
+  const injection = l['istio-injection'];
+  if (injection !== undefined) return injection === 'enabled' ? DEFAULT_TAG : undefined;
+  return l[REVISION_LABEL];
+}
+
+/** The namespaces a tag serves (istio.io/rev=<tag>; for the default tag also istio-injection=enabled), sorted. */
+export function namespacesUsingTag(namespaces: readonly V1Namespace[], tag: string): string[] {
+  return [...new Set(namespaces.filter((ns) => tagOfNamespace(ns) === tag).map((ns) => ns.metadata?.name ?? ''))].sort();
 }
 
 function running(pod: V1Pod): boolean {
