@@ -100,7 +100,20 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     log,
     onInsert: () => agentMetrics.cniConfigInserts.inc(),
   });
-  const repairer = new PodRepairer({ pods, executor, events, index, locks, settings, repair: cfg.cni.repair, writer: new KubePodWriter(client), log, metrics: agentMetrics });
+  let readyAt: number | undefined;
+  const repairer = new PodRepairer({
+    pods,
+    executor,
+    events,
+    index,
+    locks,
+    settings,
+    repair: cfg.cni.repair,
+    writer: new KubePodWriter(client),
+    log,
+    metrics: agentMetrics,
+    readyAt: () => readyAt,
+  });
   const controller = new Controller(
     {
       name: 'cni-repair',
@@ -153,6 +166,7 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     log.info('Listening for the CNI plugin', { socket: socketPath });
     notReady = 'install-cni not complete';
     const file = await installer.install();
+    readyAt = Date.now();
     notReady = '';
     log.info('Agent ready', { node: cfg.nodeName, cniConfig: path.join(cfg.cniConfDir, file), plugin: installer.pluginPath, backend });
     void untaint(client, cfg.nodeName, log, () => stopping !== undefined);

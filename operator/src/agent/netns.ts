@@ -78,6 +78,8 @@ export interface Attachment {
   /** The rule set this agent process applied, if it did. */
   readonly ruleSet?: RuleSet;
   readonly source: 'add' | 'cache';
+  /** When the runtime finished setting it up (the cache file's mtime, epoch ms); unknown for ADD records. */
+  readonly attachedAt?: number;
 }
 
 const podKey = (p: PodRef): string => `${p.namespace}/${p.name}`;
@@ -146,14 +148,17 @@ export class NetnsIndex {
     const names = await fsp.readdir(dir).catch((): string[] => []);
     for (const name of names) {
       let text: string;
+      let attachedAt: number;
       try {
-        text = await fsp.readFile(path.join(dir, name), 'utf8');
+        const file = path.join(dir, name);
+        attachedAt = (await fsp.stat(file)).mtimeMs;
+        text = await fsp.readFile(file, 'utf8');
       } catch {
         continue;
       }
       const e = parseCacheEntry(text);
       if (e?.pod === undefined) continue;
-      const att: Attachment = { pod: e.pod, containerId: e.containerId, netns: this.agentPath(e.netns), ips: e.ips, source: 'cache' };
+      const att: Attachment = { pod: e.pod, containerId: e.containerId, netns: this.agentPath(e.netns), ips: e.ips, source: 'cache', attachedAt };
       const list = next.get(podKey(e.pod)) ?? [];
       list.push(att);
       next.set(podKey(e.pod), list);

@@ -32,6 +32,11 @@ export interface RepairInput {
   readonly live?: Pick<LiveState, 'inSync' | 'hasOurs'>;
   /** This agent process programmed the netns (ADD or an earlier repair). */
   readonly programmed: boolean;
+  /**
+   * The sandbox was set up before the agent was ready (or when is unknown). One set up later went through the
+   * plugin, which decided then: no rules there means the pod's annotations changed since, not a race.
+   */
+  readonly attachedBeforeReady: boolean;
   readonly validationFailed: boolean;
   /** The pod already carries the broken-pod label. */
   readonly labelled: boolean;
@@ -60,6 +65,7 @@ export function planRepair(input: RepairInput): RepairPlan {
   if (live !== undefined) {
     if (live.inSync) return { actions: [], reason: 'in sync' };
     if (live.hasOurs || input.programmed) return { actions: ['restore'], reason: 'rules drifted' };
+    if (!input.attachedBeforeReady) return { actions: [], reason: 'no rules, but its sandbox was set up through the plugin after the agent was ready' };
     return brokenActions(input, true, 'no redirection rules in its netns: it started before the agent was ready');
   }
   if (input.validationFailed) return brokenActions(input, false, `its ${input.settings.initContainerName} init container failed`);
@@ -90,6 +96,8 @@ export interface RepairDeps {
   readonly writer: PodWriter;
   readonly log: Logger;
   readonly metrics?: AgentMetrics;
+  /** When the agent became ready (epoch ms); sandboxes set up before then may have missed the plugin. */
+  readonly readyAt?: () => number | undefined;
 }
 
 function podIps(pod: V1Pod): string[] {
@@ -113,7 +121,8 @@ export class PodRepairer {
     const att = await this.d.index.lookup(ref);
     const want = desiredFor(pod, att?.ips ?? podIps(pod), this.d.settings);
     const ruleSet = 'ruleSet' in want ? want.ruleSet : undefined;
-    const base = this.baseInput(pod, ref, ruleSet !== undefined);
+    const readyAt = this.d.readyAt?.();
+    const base = { ...this.baseInput(pod, ref, ruleSet !== undefined), attachedBeforeReady: att?.attachedAt === undefined || readyAt === undefined || att.attachedAt < readyAt };
     if (ruleSet === undefined || att === undefined) return this.act(pod, planRepair(base), undefined);
     const netns = att.netns;
     return this.d.locks.run(netns, async () => {
@@ -129,7 +138,7 @@ export class PodRepairer {
     });
   }
 
-  private baseInput(pod: V1Pod, ref: PodRef, wantsRedirect: boolean): RepairInput {
+  private baseInput(pod: V1Pod, ref: PodRef, wantsRedirect: boolean): Omit<RepairInput, 'attachedBeforeReady'> {
     const labels = pod.metadata?.labels ?? {};
     return {
       wantsRedirect,

@@ -17,7 +17,7 @@ import { pod, tempDir } from './helpers.js';
 const settings = (over: Partial<CniRepairSettings> = {}): CniRepairSettings => ({ ...REPAIR_DEFAULTS, ...over });
 
 describe('repair plan (pure)', () => {
-  const base: RepairInput = { wantsRedirect: true, programmed: false, validationFailed: false, labelled: false, settings: settings() };
+  const base: RepairInput = { wantsRedirect: true, programmed: false, attachedBeforeReady: true, validationFailed: false, labelled: false, settings: settings() };
   const empty = { inSync: false, hasOurs: false };
   const cases: { name: string; input: Partial<RepairInput>; actions: string[] }[] = [
     { name: 'does nothing for a pod that is not redirected', input: { wantsRedirect: false, live: empty }, actions: [] },
@@ -34,6 +34,7 @@ describe('repair plan (pure)', () => {
     { name: 'acts on a failed istio-validation when the netns is unknown', input: { validationFailed: true, settings: settings({ labelPods: false }) }, actions: ['delete'] },
     { name: 'falls back to label/delete when repairPods cannot find the netns', input: { validationFailed: true, settings: settings({ repairPods: true, deletePods: false }) }, actions: ['label'] },
     { name: 'leaves a pod with an unknown netns and no failure alone', input: {}, actions: [] },
+    { name: 'leaves alone a pod without rules whose sandbox was set up after the agent was ready (its annotations changed)', input: { live: empty, attachedBeforeReady: false }, actions: [] },
     { name: 'does not act on a failed validation once the rules are in sync', input: { validationFailed: true, live: { inSync: true, hasOurs: true } }, actions: [] },
   ];
   for (const c of cases) {
@@ -146,6 +147,13 @@ describe('PodRepairer', () => {
     expect(await r.reconcile('shop/nosidecar')).to.deep.equal([]);
     expect(await r.reconcile('shop/unknown')).to.deep.equal([]);
     expect(await r.reconcile('shop/deleted-meanwhile')).to.deep.equal([]);
+    expect(writer.calls).to.deep.equal([]);
+  });
+
+  it('does not treat a pod set up after the agent was ready as a race (the plugin decided then)', async () => {
+    sandbox(pod({ name: 'later' }));
+    const r = new PodRepairer({ pods, executor: dry, events, index, locks: new KeyedLock(), settings: { excludeNamespaces: [] }, repair: settings(), writer, log: silentLogger(), readyAt: () => 0 });
+    expect(await r.reconcile('shop/later')).to.deep.equal([]);
     expect(writer.calls).to.deep.equal([]);
   });
 
