@@ -163,12 +163,12 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     await informer.waitForSync();
     notReady = 'plugin socket not listening';
     await socket.start();
-    log.info('Listening for the CNI plugin', { socket: socketPath });
+    log.info('Opened the plugin socket', { socket: socketPath });
     notReady = 'install-cni not complete';
     const file = await installer.install();
     readyAt = Date.now();
     notReady = '';
-    log.info('Agent ready', { node: cfg.nodeName, cniConfig: path.join(cfg.cniConfDir, file), plugin: installer.pluginPath, backend });
+    log.info('Became ready', { node: cfg.nodeName, cniConfig: path.join(cfg.cniConfDir, file), plugin: installer.pluginPath, backend });
     void untaint(client, cfg.nodeName, log, () => stopping !== undefined);
     controller.start();
     return { stop, done, probeAddress: { host: addr.address, port: addr.port }, socketPath };

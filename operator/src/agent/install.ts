@@ -112,7 +112,7 @@ export class CniInstaller {
     await fsp.mkdir(dir, { recursive: true });
     const picked = pickConfFile(await readConfFiles(dir), this.opts.confFileName);
     if (picked.file === undefined) {
-      this.report(`waiting:${picked.reason}`, () => this.opts.log.info('Waiting for the primary CNI configuration', { dir, reason: picked.reason }));
+      this.report(`waiting:${picked.reason}`, () => this.opts.log.info('Found no primary CNI configuration yet; waiting', { dir, reason: picked.reason }));
       return { state: 'waiting', reason: picked.reason };
     }
     const plan = planInsert(picked.file, this.opts.entry);

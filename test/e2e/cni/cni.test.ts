@@ -88,7 +88,7 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
     // No periodic drift check here (the race suite covers it), so CHECK alone must restore what is flushed.
     agent = await lab.startAgent(e2e.kubeconfig, ['--drift-interval', '60m']);
     // No primary CNI configuration yet: install-cni waits, the agent is not ready, the node stays tainted.
-    await waitFor('the agent waiting for the CNI configuration', () => agent?.logs.find((l) => l.message === 'Waiting for the primary CNI configuration'), 60_000);
+    await waitFor('the agent waiting for the CNI configuration', () => agent?.logs.find((l) => l.message === 'Found no primary CNI configuration yet; waiting'), 60_000);
     expect(await ready(agent)).to.deep.equal({ status: 503, body: 'install-cni not complete' });
     expect(await taints(c)).to.include(TAINT);
     lab.writePrimary();

@@ -40,7 +40,7 @@ describe('CNI race repair: pods that started before the agent (real netns, cnito
   async function startAgent(repair: Record<string, string>): Promise<void> {
     lab.writeAgentConfig({ excludeNamespaces: 'kube-system', ...repair });
     agent = await lab.startAgent(e2e.kubeconfig, ['--drift-interval', '1s']);
-    await waitFor('the agent to be ready', () => agent?.logs.find((l) => l.message === 'Agent ready'), 60_000);
+    await waitFor('the agent to be ready', () => agent?.logs.find((l) => l.message === 'Became ready'), 60_000);
   }
 
   before(async function () {
