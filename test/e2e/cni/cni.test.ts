@@ -180,6 +180,26 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
     await lab.delNetns(BAD);
   });
 
+  for (const version of ['0.3.1', '0.4.0']) {
+    it(`works through a cniVersion ${version} chain too (libcni's result conversion, the bridge plugin's ${version} result)`, async () => {
+      const dir = path.join(lab.dir, `v${version}.d`);
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, '10-mz-e2e.conflist'), JSON.stringify({ ...JSON.parse(chained), cniVersion: version }));
+      const name = `v${version.replace(/\./g, '')}`;
+      const ref = await createPod(c, podManifest(ns, name));
+      const netns = `mz-cni-${name}-${id}`;
+      await lab.addNetns(netns);
+      const out = JSON.parse(await lab.cnitool('add', netns, ref, dir)) as { cniVersion: string; ips: { version?: string; address: string }[] };
+      expect(out.cniVersion).to.equal(version);
+      expect(out.ips[0]?.address).to.match(/^10\.250\.41\.\d+\/24$/);
+      expect(await lab.ourChains(netns)).to.include('ISTIO_OUTPUT');
+      if (version !== '0.3.1') await lab.cnitool('check', netns, ref, dir);
+      await lab.cnitool('del', netns, ref, dir);
+      expect(await lab.ourChains(netns)).to.deep.equal([]);
+      await lab.delNetns(netns);
+    });
+  }
+
   it('DEL leaves nothing behind: no rules, no interfaces, no address, no cache entry', async () => {
     await lab.cnitool('del', A, app);
     await lab.cnitool('del', B, peer);
