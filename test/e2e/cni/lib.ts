@@ -101,6 +101,8 @@ export class CniLab {
   async init(): Promise<void> {
     const routes = await sh('ip', ['-4', 'route', 'show', 'root', `10.250.${this.opts.octet}.0/24`]);
     if (routes.trim() !== '') throw new Error(`The host already routes ${this.subnet} (${routes.trim()}); the CNI lab needs it unused`);
+    // The agent installs the built plugin; scripts/test builds it first, this covers a suite run on its own.
+    await exec(path.join(repoRoot, 'scripts/build-cni'), [], { maxBuffer: 1 << 20 });
     this.cacheExisted = fs.existsSync(CNI_CACHE);
     // The bridge plugin would create the bridge itself, but then its MAC follows the lowest port MAC and the
     // plugin's own CHECK fails once a second pod joins; a bridge with a fixed address keeps CHECK meaningful.
