@@ -6,6 +6,8 @@ import { KubeClient } from '../../../operator/src/kube/client.js';
 import { R, type ResourceType } from '../../../operator/src/kube/resources.js';
 import type { ServiceExport, ServiceImport } from '../../../operator/src/api/index.js';
 import type { Condition } from '../../../operator/src/util/conditions.js';
+import { waitFor } from '../lib/cluster.js';
+import { stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
 
 export type Export = ServiceExport & KubernetesObject;
 export type Import = ServiceImport & KubernetesObject;
@@ -34,7 +36,9 @@ export class Member {
     return this.client.apply(obj);
   }
 
+  /** Creates the namespace, first waiting for an earlier run's copy of it to finish terminating. */
   async ensureNamespace(name: string): Promise<void> {
+    await waitFor(`namespace ${name} to finish terminating`, async () => !(await this.client.get(R.namespace, name))?.metadata?.deletionTimestamp, 180_000, 500);
     await this.client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   }
 
@@ -152,4 +156,12 @@ export function memberSecret(ns: string, peer: { id: string; kubeconfig: string 
     type: 'Opaque',
     data: { kubeconfig: fs.readFileSync(peer.kubeconfig).toString('base64'), 'cluster-id': Buffer.from(peer.id).toString('base64') },
   } as KubernetesObject;
+}
+
+/** SIGTERM, then SIGKILL if the operator has not exited within `graceMs`. */
+export async function stopOperator(op: OperatorProcess | undefined, graceMs = 20_000): Promise<void> {
+  if (!op) return;
+  const kill = setTimeout(() => op.child.kill('SIGKILL'), graceMs);
+  await stopOperatorProcess(op);
+  clearTimeout(kill);
 }

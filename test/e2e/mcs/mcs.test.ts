@@ -8,7 +8,7 @@ import { R } from '../../../operator/src/kube/resources.js';
 import { e2e } from '../lib/env.js';
 import { clusterCmd, sleep, waitFor } from '../lib/cluster.js';
 import { ensureSecondCluster, second, teardownSecondCluster } from '../lib/multicluster.js';
-import { logTail, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
+import { logTail, startOperatorProcess, type OperatorProcess } from '../lib/operator.js';
 import {
   addresses,
   condition,
@@ -25,6 +25,7 @@ import {
   serviceExportV1beta1,
   serviceImportV1beta1,
   statefulSet,
+  stopOperator,
   type Import,
   type ServiceSpec,
 } from './helpers.js';
@@ -75,7 +76,7 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
 
   after(async function () {
     this.timeout(120_000);
-    for (const op of ops) await stopOperatorProcess(op);
+    await Promise.all(ops.map((op) => stopOperator(op)));
     if (this.currentTest?.state === 'failed' || ops.some((o) => o.logs.some((l) => l.level === 'error'))) {
       for (const op of ops) console.log(logTail(op, 40));
     }

@@ -31,6 +31,9 @@ export const CLUSTERSET_ID_PROPERTY = 'clusterset.k8s.io';
 /** A peer's informers select only source slices: not the ones an MCS controller imported there. */
 export const PEER_SLICE_SELECTOR = `${LABEL_KUBERNETES_SERVICE_NAME},!${LABEL_SOURCE_CLUSTER}`;
 
+/** Longer than a LIST can take (the client's request timeout is 30 s). */
+const LATE_WATCH_STOP_MS = 35_000;
+
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** A cluster id is used in slice names and labels and must be an RFC 1123 DNS label (mcs-api ClusterStatus). */
@@ -68,7 +71,7 @@ function decode(secret: V1Secret, key: string): string | undefined {
  * an id but no kubeconfig is a peer that cannot be read (so its objects stay).
  */
 export function peersFromSecrets(secrets: readonly V1Secret[], localClusterId: string): { peers: PeerSpec[]; problems: SecretProblem[] } {
-  const sorted = [...secrets].filter((s) => !s.metadata?.deletionTimestamp).sort((a, b) => secretName(a).localeCompare(secretName(b), 'en'));
+  const sorted = [...secrets].filter((s) => !s.metadata?.deletionTimestamp).sort((a, b) => (secretName(a) < secretName(b) ? -1 : secretName(a) > secretName(b) ? 1 : 0));
   const peers = new Map<string, PeerSpec>();
   const problems: SecretProblem[] = [];
   for (const s of sorted) {
@@ -161,9 +164,12 @@ export class PeerMember {
       slices: new Informer<V1EndpointSlice>(R.endpointSlice, this.client, peerLog, { ...informerOpts, labelSelector: PEER_SLICE_SELECTOR }),
     });
     const { exports, services, slices } = this.cache.informers;
-    exports.on((_t, obj) => this.opts.onKeys(serviceKeys(obj)));
-    services.on((_t, obj) => this.opts.onKeys(serviceKeys(obj)));
-    slices.on((_t, obj) => this.opts.onKeys(sliceKeys(obj)));
+    const forward = (keys: string[]): void => {
+      if (!this.stopped) this.opts.onKeys(keys);
+    };
+    exports.on((_t, obj) => forward(serviceKeys(obj)));
+    services.on((_t, obj) => forward(serviceKeys(obj)));
+    slices.on((_t, obj) => forward(sliceKeys(obj)));
     // Reachability first, so that the first synced snapshot does not report a reachable peer as unreachable.
     await this.check();
     this.scheduleProbe();
@@ -230,7 +236,11 @@ export class PeerMember {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.probeTimer) clearTimeout(this.probeTimer);
-    await Promise.all((this.cache?.all() ?? []).map((i) => i.stop()));
+    const informers = this.cache?.all() ?? [];
+    await Promise.all(informers.map((i) => i.stop()));
+    // client-node's ListWatch opens its watch once an in-flight LIST returns, even when stopped meanwhile; stopping
+    // again after the LIST's timeout closes such a late watch.
+    if (informers.length > 0) setTimeout(() => void Promise.all(informers.map((i) => i.stop())), LATE_WATCH_STOP_MS).unref();
     this.client?.close();
   }
 }

@@ -90,13 +90,20 @@ interface Run {
   readonly counts: Counts;
 }
 
+interface Hooks {
+  start(): void;
+  /** Called first when stopping: reconciles still queued then return at once instead of draining the queue. */
+  stopping(): void;
+  stop(): Promise<void>;
+}
+
 /** A Controller that also starts and stops the controller's peer clusters with it (only while leading). */
 class McsController extends Controller {
   constructor(
     opts: ControllerOptions,
     log: Logger,
     metrics: Metrics,
-    private readonly hooks: { start(): void; stop(): Promise<void> },
+    private readonly hooks: Hooks,
   ) {
     super(opts, log, metrics);
   }
@@ -107,6 +114,7 @@ class McsController extends Controller {
   }
 
   override async stop(): Promise<void> {
+    this.hooks.stopping();
     await super.stop();
     await this.hooks.stop();
   }
@@ -124,6 +132,7 @@ export class ServiceExportReconciler {
   private ctrl?: Controller;
   private resyncTimer?: ReturnType<typeof setInterval>;
   private startedAt = 0;
+  private stopped = false;
 
   constructor(
     private readonly client: KubeClient,
@@ -154,10 +163,10 @@ export class ServiceExportReconciler {
 
   controller(manager: Manager, log: Logger): Controller {
     const c = new McsController(
-      { name: CONTROLLER_NAME, reconcile: (key) => this.reconcile(key), workers: this.opts.workers ?? 4 },
+      { name: CONTROLLER_NAME, reconcile: (key) => this.reconcile(key), workers: this.opts.workers ?? 8 },
       log,
       manager.metrics,
-      { start: () => this.onStart(), stop: () => this.onStop() },
+      { start: () => this.onStart(), stopping: () => (this.stopped = true), stop: () => this.onStop() },
     );
     c.watch(this.local.informers.exports, serviceKeys);
     c.watch(this.local.informers.services, serviceKeys);
@@ -171,6 +180,7 @@ export class ServiceExportReconciler {
 
   private onStart(): void {
     this.startedAt = Date.now();
+    this.stopped = false;
     this.members.sync();
     this.enqueueAll();
     const resync = this.opts.resyncMs ?? 10 * 60_000;
@@ -211,6 +221,7 @@ export class ServiceExportReconciler {
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
+    if (this.stopped) return;
     this.members.sync();
     const svc = parseKey(key);
     if (!svc.namespace || !svc.name) return;
@@ -220,6 +231,7 @@ export class ServiceExportReconciler {
       this.log.debug('Waiting for the events of earlier writes', { key, objects: this.expectations.waitingFor(key) });
       return { requeueAfterMs: EXPECTATION_TTL_MS };
     }
+    const started = performance.now();
     const run: Run = { key, overlay: new Map(), counts: { applied: 0, statuses: 0, deleted: 0 } };
     const counts = run.counts;
     let last: McsPlan | undefined;
@@ -234,6 +246,7 @@ export class ServiceExportReconciler {
       namespace: svc.namespace,
       name: svc.name,
       ...counts,
+      ms: Math.round(performance.now() - started),
       ...(last && last.frozen.length > 0 ? { frozen: true } : {}),
     });
   }

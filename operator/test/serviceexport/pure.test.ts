@@ -1,0 +1,123 @@
+import { expect } from 'chai';
+import type { KubernetesObject, V1Secret, V1Service } from '@kubernetes/client-node';
+import { checkClusterId, peersFromSecrets } from '../../src/controllers/serviceexport/membership.js';
+import { exportEvents, mustRecreate } from '../../src/controllers/serviceexport/status.js';
+import { managedSliceKey, serviceKeys, sliceKeys, sourceSliceKey } from '../../src/controllers/serviceexport/watches.js';
+import type { Condition } from '../../src/util/conditions.js';
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+function secret(name: string, data: Record<string, string>, extra: Partial<V1Secret['metadata']> = {}): V1Secret {
+  return { metadata: { name, namespace: 'mizzen-system', ...extra }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])) };
+}
+
+describe('serviceexport: member Secrets', () => {
+  const cases: { name: string; secrets: V1Secret[]; peers: string[]; problems?: RegExp[] }[] = [
+    { name: 'a Secret with an id and a kubeconfig declares a peer', secrets: [secret('a', { 'cluster-id': 'c1', kubeconfig: 'x' })], peers: ['c1'] },
+    { name: 'peers come out sorted by cluster id', secrets: [secret('a', { 'cluster-id': 'c2', kubeconfig: 'x' }), secret('b', { 'cluster-id': 'c1', kubeconfig: 'y' })], peers: ['c1', 'c2'] },
+    { name: 'a Secret without cluster-id is ignored with a problem', secrets: [secret('a', { kubeconfig: 'x' })], peers: [], problems: [/has no "cluster-id"/] },
+    { name: 'a cluster id that is not a DNS label is ignored', secrets: [secret('a', { 'cluster-id': 'C_1', kubeconfig: 'x' })], peers: [], problems: [/not a DNS label/] },
+    { name: 'a Secret naming this cluster is ignored', secrets: [secret('a', { 'cluster-id': 'c0', kubeconfig: 'x' })], peers: [], problems: [/names this cluster/] },
+    {
+      name: 'of two Secrets naming one cluster the first by name wins',
+      secrets: [secret('z', { 'cluster-id': 'c1', kubeconfig: 'late' }), secret('a', { 'cluster-id': 'c1', kubeconfig: 'early' })],
+      peers: ['c1'],
+      problems: [/already declares/],
+    },
+    { name: 'a Secret with an id but no kubeconfig still declares the (unreadable) peer', secrets: [secret('a', { 'cluster-id': 'c1' })], peers: ['c1'] },
+    { name: 'a Secret being deleted declares nothing', secrets: [secret('a', { 'cluster-id': 'c1', kubeconfig: 'x' }, { deletionTimestamp: new Date() })], peers: [] },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const out = peersFromSecrets(c.secrets, 'c0');
+      expect(out.peers.map((p) => p.clusterId)).to.deep.equal(c.peers);
+      expect(out.problems.map((p) => p.message)).to.have.length((c.problems ?? []).length);
+      (c.problems ?? []).forEach((re, i) => expect(out.problems[i]?.message).to.match(re));
+    });
+  }
+
+  it('the winner of two Secrets naming one cluster is the one sorted first', () => {
+    const out = peersFromSecrets([secret('z', { 'cluster-id': 'c1', kubeconfig: 'late' }), secret('a', { 'cluster-id': 'c1', kubeconfig: 'early' })], 'c0');
+    expect(out.peers[0]?.kubeconfig).to.equal('early');
+  });
+
+  it('the hash changes with the kubeconfig, so a rotated credential rebuilds the peer', () => {
+    const [a] = peersFromSecrets([secret('a', { 'cluster-id': 'c1', kubeconfig: 'one' })], 'c0').peers;
+    const [b] = peersFromSecrets([secret('a', { 'cluster-id': 'c1', kubeconfig: 'two' })], 'c0').peers;
+    expect(a?.hash).to.not.equal(b?.hash);
+  });
+
+  it('cluster ids are DNS labels', () => {
+    expect(checkClusterId('c-1')).to.equal(undefined);
+    expect(checkClusterId('a'.repeat(63))).to.equal(undefined);
+    expect(checkClusterId('a'.repeat(64))).to.match(/not a DNS label/);
+    expect(checkClusterId('-c')).to.match(/not a DNS label/);
+  });
+});
+
+function obj(kind: string, name: string, labels: Record<string, string> = {}): KubernetesObject {
+  return { kind, metadata: { name, namespace: 'ns', labels } };
+}
+
+describe('serviceexport: object → service key', () => {
+  const ours = { 'app.kubernetes.io/managed-by': 'mizzen' };
+  const cases: { name: string; keys: string[]; got: () => (string | undefined)[] }[] = [
+    { name: 'a ServiceExport, a Service and a ServiceImport map to their own key', keys: ['ns/web', 'ns/web', 'ns/web'], got: () => [...serviceKeys(obj('ServiceExport', 'web')), ...serviceKeys(obj('Service', 'web')), ...serviceKeys(obj('ServiceImport', 'web'))] },
+    {
+      name: "a derived Service maps to its import's key",
+      keys: ['ns/web'],
+      got: () => serviceKeys(obj('Service', 'derived-abc', { ...ours, 'mizzen.io/mcs-object': 'derived-service', 'multicluster.kubernetes.io/service-name': 'web' })),
+    },
+    { name: 'a source slice maps to its Service', keys: ['ns/web'], got: () => sliceKeys(obj('EndpointSlice', 'web-x', { 'kubernetes.io/service-name': 'web' })) },
+    {
+      name: 'an imported slice maps to its import, not to the derived Service it feeds',
+      keys: ['ns/web'],
+      got: () =>
+        sliceKeys(obj('EndpointSlice', 'web-c1-x', { 'kubernetes.io/service-name': 'derived-abc', 'multicluster.kubernetes.io/service-name': 'web', 'multicluster.kubernetes.io/source-cluster': 'c1' })),
+    },
+    { name: 'a slice of no Service maps to nothing', keys: [], got: () => sliceKeys(obj('EndpointSlice', 'x')) },
+    {
+      name: 'the source index takes source slices only, the managed index our imported slices only',
+      keys: ['ns/web', 'ns/web'],
+      got: () => [
+        sourceSliceKey(obj('EndpointSlice', 'a', { 'kubernetes.io/service-name': 'web' })),
+        sourceSliceKey(obj('EndpointSlice', 'b', { 'kubernetes.io/service-name': 'derived-abc', 'multicluster.kubernetes.io/source-cluster': 'c1' })),
+        managedSliceKey(obj('EndpointSlice', 'b', { ...ours, 'mizzen.io/mcs-object': 'endpoint-slice', 'multicluster.kubernetes.io/service-name': 'web' })),
+        managedSliceKey(obj('EndpointSlice', 'c', { 'multicluster.kubernetes.io/service-name': 'web' })),
+      ].filter((k) => k !== undefined),
+    },
+  ];
+  for (const c of cases) it(c.name, () => expect(c.got()).to.deep.equal(c.keys));
+});
+
+const cond = (type: string, status: Condition['status'], reason: string, message = `${type} ${reason}`): Condition => ({ type, status, reason, message, lastTransitionTime: '2025-01-01T00:00:00Z' });
+
+describe('serviceexport: export events', () => {
+  const valid = cond('Valid', 'True', 'Valid');
+  const ready = cond('Ready', 'True', 'Ready');
+  const noConflict = cond('Conflict', 'False', 'NoConflicts');
+  const cases: { name: string; before: Condition[] | undefined; after: Condition[]; events: string[] }[] = [
+    { name: 'becoming Ready is a Normal Exported event', before: undefined, after: [valid, ready, noConflict], events: ['Normal/Exported'] },
+    { name: 'nothing new, no event', before: [valid, ready, noConflict], after: [valid, ready, noConflict], events: [] },
+    { name: 'becoming invalid is a Warning with the Valid reason', before: [valid, ready], after: [cond('Valid', 'False', 'NoService'), cond('Ready', 'False', 'Failed')], events: ['Warning/NoService'] },
+    { name: 'a conflict is a Warning Conflict', before: [valid, ready, noConflict], after: [valid, ready, cond('Conflict', 'True', 'PortConflict')], events: ['Warning/Conflict'] },
+    {
+      name: 'a conflict whose reason changes is reported again',
+      before: [valid, ready, cond('Conflict', 'True', 'PortConflict')],
+      after: [valid, ready, cond('Conflict', 'True', 'PortConflict,TypeConflict')],
+      events: ['Warning/Conflict'],
+    },
+    { name: 'a conflict resolved is a Normal ConflictResolved', before: [valid, ready, cond('Conflict', 'True', 'PortConflict')], after: [valid, ready, noConflict], events: ['Normal/ConflictResolved'] },
+  ];
+  for (const c of cases) it(c.name, () => expect(exportEvents(c.before, c.after).map((e) => `${e.type}/${e.reason}`)).to.deep.equal(c.events));
+});
+
+describe('serviceexport: derived Service re-creation', () => {
+  const svc = (families?: string[]): V1Service => ({ spec: { ...(families ? { ipFamilies: families } : {}) } });
+  it('a new primary family needs a new Service', () => expect(mustRecreate(svc(['IPv4']), svc(['IPv6', 'IPv4']))).to.equal(true));
+  it('adding a second family does not', () => expect(mustRecreate(svc(['IPv4']), svc(['IPv4', 'IPv6']))).to.equal(false));
+  it('no live Service or no families: nothing to re-create', () => {
+    expect(mustRecreate(undefined, svc(['IPv4']))).to.equal(false);
+    expect(mustRecreate(svc(['IPv4']), svc())).to.equal(false);
+  });
+});

@@ -1,0 +1,293 @@
+// Benchmark of the serviceexport (Multi-Cluster Services) controller on two real local clusters, each with its own
+// `mizzen operator` process:
+//   1. export→import latency across clusters: a ServiceExport created in c0 until the ServiceImport in c1 is
+//      Ready with its clusterset IP (BENCH_RUNS sequential exports; p50/p99);
+//   2. the time for BENCH_SERVICES (default 1,000) exported services to converge: every export Ready in c0, every
+//      import Ready with its IP and every slice mirrored in both clusters;
+//   3. endpoint-change propagation: BENCH_CHANGES source EndpointSlice updates in c0 (BENCH_CHANGE_RATE per second)
+//      until the mirrored slice in c1 has the new endpoints (p50/p99).
+// Services are selector-less with EndpointSlices the bench writes itself (no pods), so the figures are the
+// controller's, not the scheduler's or kwok's.
+import fs from 'node:fs';
+import type { KubernetesObject, V1EndpointSlice } from '@kubernetes/client-node';
+import type { ServiceExport, ServiceImport } from '../../operator/src/api/index.js';
+import { KubeClient } from '../../operator/src/kube/client.js';
+import { Informer } from '../../operator/src/kube/informer.js';
+import { R } from '../../operator/src/kube/resources.js';
+import { silentLogger } from '../../operator/src/util/log.js';
+import { clusterDown, clusterUp, installCrds, waitFor } from '../../test/e2e/lib/cluster.js';
+import { startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../../test/e2e/lib/operator.js';
+
+const runs = Number(process.env.BENCH_RUNS ?? 30);
+const services = Number(process.env.BENCH_SERVICES ?? 1000);
+const changes = Number(process.env.BENCH_CHANGES ?? 200);
+const changeRate = Number(process.env.BENCH_CHANGE_RATE ?? 20);
+const clusterNames = [process.env.BENCH_CLUSTER0 ?? 'bench-mcs0', process.env.BENCH_CLUSTER1 ?? 'bench-mcs1'] as const;
+const NS = 'mcs-bench';
+const SYSTEM = 'mizzen-system';
+const CONCURRENCY = 16;
+
+type Import = ServiceImport & KubernetesObject;
+type Export = ServiceExport & KubernetesObject;
+
+interface Member {
+  id: string;
+  kubeconfig: string;
+  client: KubeClient;
+  op?: OperatorProcess;
+}
+
+function pct(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+function rssMiB(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  return Math.round(Number(line?.replace(/\D+/g, '') ?? 0) / 102.4) / 10;
+}
+
+async function writes(op: OperatorProcess | undefined): Promise<number> {
+  if (!op) return NaN;
+  const text = await (await fetch(`${op.probeUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => /^mizzen_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"/.test(l))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+/** Runs fn over items with at most `n` in flight. */
+async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++] as T);
+    }),
+  );
+}
+
+const ip = (a: number, i: number): string => `10.${a}.${(i >> 8) & 255}.${i & 255}`;
+
+function service(name: string): KubernetesObject {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } as KubernetesObject;
+}
+
+/** The source slice of a selector-less Service, as a custom EndpointSlice controller would keep it. */
+function sourceSlice(name: string, addresses: string[]): V1EndpointSlice {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${name}-src`, namespace: NS, labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'bench.mizzen.io' } },
+    addressType: 'IPv4',
+    endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true } })),
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  };
+}
+
+function serviceExport(name: string): Export {
+  return { apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name, namespace: NS } };
+}
+
+const ready = (o: { status?: { conditions?: { type: string; status: string }[] } } | undefined): boolean => o?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const importReady = (i: Import | undefined): boolean => ready(i) && (i?.spec?.ips ?? []).length > 0;
+const sliceAddresses = (s: V1EndpointSlice): string => (s.endpoints ?? []).flatMap((e) => e.addresses).sort().join(',');
+
+/** Creates the namespace, first waiting for a previous run's copy of it to finish terminating. */
+async function usableNamespace(client: KubeClient, name: string): Promise<void> {
+  await waitFor(`namespace ${name} to finish terminating`, async () => !(await client.get(R.namespace, name))?.metadata?.deletionTimestamp, 300_000, 500);
+  await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+}
+
+/** SIGTERM, then SIGKILL if the operator has not exited after 20 s; its logs go to $BENCH_LOGS/<id>.jsonl if set. */
+async function stopOperator(m: Member): Promise<void> {
+  const op = m.op;
+  if (!op) return;
+  const kill = setTimeout(() => op.child.kill('SIGKILL'), 20_000);
+  await stopOperatorProcess(op);
+  clearTimeout(kill);
+  if (process.env.BENCH_LOGS) fs.writeFileSync(`${process.env.BENCH_LOGS}/${m.id}.jsonl`, op.logs.map((l) => JSON.stringify(l)).join('\n'));
+}
+
+async function setup(): Promise<[Member, Member]> {
+  const kubeconfigs = await Promise.all(clusterNames.map((n) => clusterUp(n)));
+  const members: Member[] = await Promise.all(
+    kubeconfigs.map(async (kubeconfig, i) => ({ id: `c${i}`, kubeconfig, client: await KubeClient.create(KubeClient.loadConfig(kubeconfig), 'mcs-bench') })),
+  );
+  const [c0, c1] = members as [Member, Member];
+  for (const m of members) {
+    await installCrds(m.kubeconfig);
+    for (const ns of [NS, SYSTEM]) await usableNamespace(m.client, ns);
+  }
+  for (const [m, peer] of [[c0, c1], [c1, c0]] as const) {
+    await m.client.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `member-${peer.id}`, namespace: SYSTEM, labels: { 'mizzen.io/cluster-member': 'true' } },
+      data: { kubeconfig: fs.readFileSync(peer.kubeconfig).toString('base64'), 'cluster-id': Buffer.from(peer.id).toString('base64') },
+    } as KubernetesObject);
+  }
+  return [c0, c1];
+}
+
+interface Watches {
+  readonly imports1: Informer<Import>;
+  readonly imports0: Informer<Import>;
+  readonly exports0: Informer<Export>;
+  readonly mirrored1: Informer<V1EndpointSlice>;
+  readonly mirrored0: Informer<V1EndpointSlice>;
+  /** When each import in c1 was first seen Ready with its IP. */
+  readonly importReadyAt: Map<string, number>;
+  /** Endpoint changes in flight: service → the addresses c1 should show, and when the change was written. */
+  readonly expected: Map<string, { addresses: string; at: number }>;
+  readonly propagation: number[];
+}
+
+async function watch(c0: Member, c1: Member): Promise<Watches> {
+  const log = silentLogger();
+  const mirrored = { namespace: NS, labelSelector: 'multicluster.kubernetes.io/source-cluster=c0' };
+  const w: Watches = {
+    imports1: new Informer<Import>(R.serviceImport, c1.client, log, { namespace: NS }),
+    imports0: new Informer<Import>(R.serviceImport, c0.client, log, { namespace: NS }),
+    exports0: new Informer<Export>(R.serviceExport, c0.client, log, { namespace: NS }),
+    mirrored1: new Informer<V1EndpointSlice>(R.endpointSlice, c1.client, log, mirrored),
+    mirrored0: new Informer<V1EndpointSlice>(R.endpointSlice, c0.client, log, mirrored),
+    importReadyAt: new Map(),
+    expected: new Map(),
+    propagation: [],
+  };
+  w.imports1.on((type, i) => {
+    const name = i.metadata?.name ?? '';
+    if (type !== 'delete' && importReady(i) && !w.importReadyAt.has(name)) w.importReadyAt.set(name, performance.now());
+  });
+  w.mirrored1.on((type, s) => {
+    const name = s.metadata?.labels?.['multicluster.kubernetes.io/service-name'] ?? '';
+    const want = w.expected.get(name);
+    if (type !== 'delete' && want && sliceAddresses(s) === want.addresses) {
+      w.propagation.push(performance.now() - want.at);
+      w.expected.delete(name);
+    }
+  });
+  for (const i of informersOf(w)) i.start();
+  await Promise.all(informersOf(w).map((i) => i.waitForSync()));
+  return w;
+}
+
+function informersOf(w: Watches): Informer[] {
+  return [w.imports1, w.imports0, w.exports0, w.mirrored1, w.mirrored0] as unknown as Informer[];
+}
+
+/** 1. export → import latency, one export at a time. */
+async function latency(c0: Member, w: Watches): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const name = `lat-${i}`;
+    await c0.client.apply(service(name));
+    await c0.client.apply(sourceSlice(name, [ip(198, i)]));
+    const t0 = performance.now();
+    await c0.client.apply(serviceExport(name));
+    await waitFor(`import ${name} in c1`, () => w.importReadyAt.has(name), 30_000, 5);
+    out.push((w.importReadyAt.get(name) ?? NaN) - t0);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** 2. BENCH_SERVICES exports at once, until everything is in place in both clusters. */
+async function convergence(c0: Member, c1: Member, w: Watches, names: readonly string[]): Promise<{ created: number; c1Done: number; converged: number; writesPer: number[] }> {
+  await pool(names, CONCURRENCY, async (name) => {
+    const i = Number(name.slice(4));
+    await c0.client.apply(service(name));
+    await c0.client.apply(sourceSlice(name, [ip(200, i), ip(201, i)]));
+  });
+  const before = [await writes(c0.op), await writes(c1.op)];
+  const s0 = performance.now();
+  await pool(names, CONCURRENCY, (name) => c0.client.apply(serviceExport(name)));
+  const created = performance.now() - s0;
+  const wanted = new Set(names);
+  const count = (found: Iterable<string | undefined>): number => [...new Set(found)].filter((n) => n !== undefined && wanted.has(n)).length;
+  const sliceServices = (inf: Informer<V1EndpointSlice>): (string | undefined)[] => inf.list().map((s) => s.metadata?.labels?.['multicluster.kubernetes.io/service-name']);
+  let c1Done = NaN;
+  await waitFor(
+    `${names.length} services to converge`,
+    () => {
+      const inC1 = count(w.imports1.list().filter(importReady).map((i) => i.metadata?.name)) === names.length && count(sliceServices(w.mirrored1)) === names.length;
+      if (inC1 && Number.isNaN(c1Done)) c1Done = performance.now() - s0;
+      return (
+        inC1 &&
+        count(w.imports0.list().filter(importReady).map((i) => i.metadata?.name)) === names.length &&
+        count(sliceServices(w.mirrored0)) === names.length &&
+        count(w.exports0.list().filter(ready).map((e) => e.metadata?.name)) === names.length
+      );
+    },
+    15 * 60_000,
+    50,
+  );
+  const converged = performance.now() - s0;
+  const writesPer = [((await writes(c0.op)) - (before[0] ?? 0)) / names.length, ((await writes(c1.op)) - (before[1] ?? 0)) / names.length];
+  return { created, c1Done, converged, writesPer };
+}
+
+/** 3. endpoint changes at a steady rate, each to one service's source slice, until mirrored in c1. */
+async function propagation(c0: Member, w: Watches, names: readonly string[]): Promise<number[]> {
+  const targets = names.slice(0, Math.min(changes, names.length));
+  const gap = 1000 / changeRate;
+  const start = performance.now();
+  for (let k = 0; k < changes; k++) {
+    const name = targets[k % targets.length] as string;
+    const addresses = [ip(202, k), ip(203, k), ip(204, k)];
+    while (w.expected.has(name)) await new Promise((r) => setTimeout(r, 5)); // one change per service in flight
+    const due = start + k * gap;
+    if (performance.now() < due) await new Promise((r) => setTimeout(r, due - performance.now()));
+    w.expected.set(name, { addresses: [...addresses].sort().join(','), at: performance.now() });
+    c0.client.apply(sourceSlice(name, addresses)).catch((err: unknown) => console.error(`bench: update of ${name} failed: ${String(err)}`));
+  }
+  await waitFor('every endpoint change to reach c1', () => w.expected.size === 0, 120_000, 20);
+  return [...w.propagation].sort((a, b) => a - b);
+}
+
+/** Starts one operator per cluster and waits until an export goes through both. */
+async function startOperators(c0: Member, c1: Member): Promise<void> {
+  await Promise.all(
+    [c0, c1].map(async (m) => {
+      m.op = await startOperatorProcess(m.kubeconfig, ['--no-leader-elect', '--controllers', 'serviceexport', '--cluster-id', m.id, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'info'], process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {});
+    }),
+  );
+  await c0.client.apply(service('warmup'));
+  await c0.client.apply(sourceSlice('warmup', [ip(199, 1)]));
+  await c0.client.apply(serviceExport('warmup'));
+  for (const m of [c0, c1]) await waitFor(`the warm-up import in ${m.id}`, async () => importReady(await m.client.get<Import>(R.serviceImport, 'warmup', NS)), 120_000, 200);
+}
+
+async function main(): Promise<void> {
+  const t = Date.now();
+  const [c0, c1] = await setup();
+  let w: Watches | undefined;
+  try {
+    await startOperators(c0, c1);
+    w = await watch(c0, c1);
+    console.error(`bench: set up in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const lat = await latency(c0, w);
+    console.error('bench: export→import measured');
+    const names = Array.from({ length: services }, (_, i) => `svc-${i}`);
+    const conv = await convergence(c0, c1, w, names);
+    console.error(`bench: ${services} services converged`);
+    const prop = await propagation(c0, w, names);
+    console.log(`mcs bench (2 clusters, kube-apiserver v1.36.3, one mizzen operator per cluster; ${new Date().toISOString()})`);
+    console.log(`  export→import across clusters   p50 ${pct(lat, 50).toFixed(0)} ms   p99 ${pct(lat, 99).toFixed(0)} ms   (${runs} sequential exports, until Ready with its IP in c1)`);
+    console.log(
+      `  ${services} exported services       converged in ${(conv.converged / 1000).toFixed(1)} s   (c1 complete at ${(conv.c1Done / 1000).toFixed(1)} s; exports created in ${(conv.created / 1000).toFixed(1)} s)`,
+    );
+    console.log(`  endpoint-change propagation     p50 ${pct(prop, 50).toFixed(0)} ms   p99 ${pct(prop, 99).toFixed(0)} ms   (${changes} source-slice updates in c0 at ${changeRate}/s, until mirrored in c1)`);
+    console.log(`  API writes per service          c0 ${(conv.writesPer[0] ?? NaN).toFixed(1)}   c1 ${(conv.writesPer[1] ?? NaN).toFixed(1)}   (while converging)`);
+    console.log(`  operator RSS                    c0 ${rssMiB(c0.op?.child.pid)} MiB   c1 ${rssMiB(c1.op?.child.pid)} MiB`);
+  } finally {
+    if (w) await Promise.all(informersOf(w).map((i) => i.stop()));
+    await Promise.all([c0, c1].map((m) => stopOperator(m)));
+    for (const m of [c0, c1]) {
+      if (process.env.BENCH_KEEP === '1') await m.client.delete(R.namespace, NS).catch(() => undefined);
+      m.client.close();
+    }
+    if (process.env.BENCH_KEEP !== '1') await Promise.all(clusterNames.map((n) => clusterDown(n)));
+  }
+}
+
+await main();
