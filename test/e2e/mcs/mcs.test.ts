@@ -400,5 +400,27 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
       figures.push(`peer API server back→converged ${Date.now() - t0} ms`);
       expect((await c0.importedSlices(NS, 'multi', 'c1')).map((s) => s.metadata?.name).sort()).to.deep.equal(before);
     });
+
+    it('an operator that starts while a peer is down has never read it: it keeps its objects and says so', async function () {
+      this.timeout(150_000);
+      const before = (await c0.importedSlices(NS, 'multi', 'c1')).map((s) => s.metadata?.name).sort();
+      await clusterCmd('stop-apiserver', second.name);
+      try {
+        const old = ops.shift();
+        await stopOperator(old);
+        const op = await startOperator(c0);
+        await waitFor('the restarted operator', () => op.logs.find((l) => l.message === 'Started operator'), 60_000);
+        // (The old operator may have said "used as last seen" before it stopped: wait for the new one's word.)
+        const imp = await importIn(c0, 'multi', (i) => condition(i, 'ClustersSynced')?.message.includes('has not been seen yet') ?? false, NS, 40_000);
+        expect(condition(imp, 'ClustersSynced')).to.include({ status: 'False', reason: 'ClusterUnreachable' });
+        expect(imp.status?.clusters).to.deep.equal([{ cluster: 'c0' }, { cluster: 'c1' }]);
+        expect((await c0.importedSlices(NS, 'multi', 'c1')).map((s) => s.metadata?.name).sort()).to.deep.equal(before);
+        expect(await c0.derivedServices(NS, 'multi')).to.have.length(1);
+      } finally {
+        await clusterCmd('start-apiserver', second.name);
+      }
+      await importIn(c0, 'multi', (i) => isTrue(i, 'ClustersSynced'), NS, 60_000);
+      await slicesMirror(c0, c1, 'multi', 2);
+    });
   });
 });
