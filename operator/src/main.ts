@@ -1,4 +1,5 @@
 import type { OperatorConfig } from './config/index.js';
+import { stopOnSignals } from './kube/lifecycle.js';
 import { KubeClient } from './kube/client.js';
 import { Manager } from './kube/manager.js';
 import { createLogger } from './util/log.js';
@@ -66,12 +67,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
     });
     return stopping;
   };
-  const onSignal = (sig: string): void => {
-    log.info('Received signal; stopping', { signal: sig });
-    void stop();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnSignals(log, stop);
   try {
     await ensureNamespace(client, config.namespace, config.leaderElect);
     await manager.start();

@@ -4,6 +4,7 @@
 // So the plugin is only in the CNI configuration while someone answers it, and repair only acts on a synced
 // cache. SIGTERM undoes it in reverse: our conflist entry and binary are removed, the socket closed.
 import path from 'node:path';
+import { stopOnSignals } from '../kube/lifecycle.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentConfig } from '../config/agent.js';
 import { type IptablesExecutor, SystemExecutor } from '../iptables/index.js';
@@ -147,12 +148,7 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     })();
     return stopping;
   };
-  const onSignal = (sig: string): void => {
-    log.info('Received signal; stopping', { signal: sig });
-    void stop();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnSignals(log, stop);
 
   try {
     const addr = await probes.start();
