@@ -222,7 +222,8 @@ export class ServiceExportReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     if (this.stopped) return;
-    this.members.sync();
+    // Whoever notices a change of the member Secrets first makes every service look again.
+    if (this.members.sync()) this.enqueueAll();
     const svc = parseKey(key);
     if (!svc.namespace || !svc.name) return;
     if (Date.now() - this.startedAt < STARTUP_GRACE_MS && this.members.members().some((m) => !m.synced())) return { requeueAfterMs: 1000 };
