@@ -51,7 +51,9 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     const listFn = async (): Promise<KubernetesListObject<T>> => {
       const list = await client.list<T>(type, opts);
       this.stats.lists++;
-      this.markSynced();
+      // ListWatch fills its cache from this list in the continuation of our promise (a microtask); a macrotask
+      // later the items are in, and only then is the informer synced.
+      setImmediate(() => this.markSynced());
       return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: list.resourceVersion }, items: list.items };
     };
     this.lw = new ListWatch<T>(path, new Watch(client.kubeConfig), listFn, false, opts.labelSelector, opts.fieldSelector);

@@ -127,6 +127,7 @@ export class WorkQueue {
 
   /** Resolves with the next key, or undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.queue.shift();
     if (key !== undefined) {
       this.dirty.delete(key);
@@ -134,7 +135,6 @@ export class WorkQueue {
       this.onDepthChange(this.queue.length);
       return Promise.resolve(key);
     }
-    if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

@@ -48,6 +48,14 @@ describe('WorkQueue', () => {
       expect(q.isProcessing('late')).to.equal(true);
     });
 
+    it('hands out no queued key once shut down', async () => {
+      const q = new WorkQueue('t', new FakeClock());
+      q.add('a');
+      q.add('b');
+      q.shutDown();
+      expect(await q.get()).to.equal(undefined);
+    });
+
     it('returns undefined to waiting workers on shutdown and ignores later adds', async () => {
       const q = new WorkQueue('t', new FakeClock());
       const got = q.get();
