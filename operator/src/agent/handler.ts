@@ -129,19 +129,29 @@ export class PluginHandler {
     return fail(CNI_ERROR.redirectFailed, `mizzen agent could not program pod ${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}: ${err.message}`);
   }
 
-  private async add(req: PluginRequest): Promise<AgentResponse> {
-    if (req.pod === undefined) return fail(CNI_ERROR.invalidConfig, 'ADD without a pod');
+  /**
+   * What ADD and CHECK share: the pod, its decision and desired rules. Returns the response to send instead when
+   * there is nothing to program (no pod, invalid annotations, or a pod that gets no redirection).
+   */
+  private async target(req: PluginRequest, verb: string): Promise<{ ref: PodRef; pod: V1Pod; want: Desired & { ruleSet: RuleSet }; netns: string } | AgentResponse> {
+    if (req.pod === undefined) return fail(CNI_ERROR.invalidConfig, `${verb} without a pod`);
     const found = await this.findPod(req.pod, this.d.podWaitMs);
     if (!('pod' in found)) return found;
     const pod = found.pod;
     const want = desiredFor(pod, req.ips, this.d.settings);
     if ('error' in want) return this.invalid(pod, want.error);
     if (want.ruleSet === undefined) return { ok: true, redirected: false, reason: want.decision.reason, message: want.decision.message, spawns: 0 };
+    return { ref: req.pod, pod, want: { decision: want.decision, ruleSet: want.ruleSet }, netns: this.d.index.agentPath(req.netns) };
+  }
+
+  private async add(req: PluginRequest): Promise<AgentResponse> {
+    const t = await this.target(req, 'ADD');
+    if (!('want' in t)) return t;
+    const { ref, pod, want, netns } = t;
     const ruleSet = want.ruleSet;
-    const netns = this.d.index.agentPath(req.netns);
     try {
       const res = await this.d.locks.run(netns, () => this.d.executor.apply(ruleSet, { netnsPath: netns }));
-      this.d.index.record({ pod: { ...req.pod, ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}) }, containerId: req.containerId, netns, ips: req.ips, ruleSet, source: 'add' });
+      this.d.index.record({ pod: { ...ref, ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}) }, containerId: req.containerId, netns, ips: req.ips, ruleSet, source: 'add' });
       return { ok: true, redirected: true, reason: want.decision.reason, message: want.decision.message, spawns: res.spawns };
     } catch (err) {
       return this.commandFailed(pod, err);
@@ -149,15 +159,10 @@ export class PluginHandler {
   }
 
   private async check(req: PluginRequest): Promise<AgentResponse> {
-    if (req.pod === undefined) return fail(CNI_ERROR.invalidConfig, 'CHECK without a pod');
-    const found = await this.findPod(req.pod, this.d.podWaitMs);
-    if (!('pod' in found)) return found;
-    const pod = found.pod;
-    const want = desiredFor(pod, req.ips, this.d.settings);
-    if ('error' in want) return this.invalid(pod, want.error);
-    if (want.ruleSet === undefined) return { ok: true, redirected: false, reason: want.decision.reason, message: want.decision.message, spawns: 0 };
-    const ruleSet = want.ruleSet;
-    const netns = this.d.index.agentPath(req.netns);
+    const t = await this.target(req, 'CHECK');
+    if (!('want' in t)) return t;
+    const { pod, netns } = t;
+    const ruleSet = t.want.ruleSet;
     try {
       return await this.d.locks.run(netns, async () => {
         const live = await inspect(this.d.executor, ruleSet, netns);

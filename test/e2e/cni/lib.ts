@@ -12,6 +12,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
 import { clusterCmd, repoRoot, waitFor } from '../lib/cluster.js';
+import { collectJsonLogs } from '../lib/operator.js';
 
 const exec = promisify(execFile);
 export const CNI_PLUGINS = '/usr/lib/cni';
@@ -273,21 +274,7 @@ export class CniLab {
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.procs.add(child);
-    const logs: Record<string, unknown>[] = [];
-    let buf = '';
-    child.stderr.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          logs.push({ message: line });
-        }
-      }
-    });
+    const logs = collectJsonLogs(child.stderr);
     child.stdout.resume();
     const exited = new Promise<number | null>((resolve) =>
       child.on('exit', (code) => {

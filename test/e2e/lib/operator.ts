@@ -2,6 +2,26 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot, waitFor } from './cluster.js';
 
+/** Collects a process's JSON log lines as they arrive; a line that is not JSON is kept as its message. */
+export function collectJsonLogs(stream: NodeJS.ReadableStream): Record<string, unknown>[] {
+  const logs: Record<string, unknown>[] = [];
+  let buf = '';
+  stream.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ message: line });
+      }
+    }
+  });
+  return logs;
+}
+
 export interface OperatorProcess {
   child: ChildProcess;
   logs: Record<string, unknown>[];
@@ -15,21 +35,7 @@ export async function startOperatorProcess(kubeconfig: string, args: string[], e
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
-  const logs: Record<string, unknown>[] = [];
-  let buf = '';
-  child.stderr.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ message: line });
-      }
-    }
-  });
+  const logs = collectJsonLogs(child.stderr);
   child.stdout.resume();
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const started = await waitFor(
