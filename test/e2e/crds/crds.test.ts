@@ -18,7 +18,9 @@ describe('CRDs on a real API server', function () {
   });
 
   after(async () => {
-    await kubectl(e2e.kubeconfig, ['delete', 'namespace', 'crd-e2e', '--wait=false']);
+    // Wait until gone: a later suite's operator would otherwise see these IstioOperators claim revision "default".
+    await kubectl(e2e.kubeconfig, ['delete', 'istiooperators', '--all', '-n', 'crd-e2e', '--timeout=60s']);
+    await kubectl(e2e.kubeconfig, ['delete', 'namespace', 'crd-e2e', '--timeout=120s']);
     await kubectl(e2e.kubeconfig, ['delete', '-f', seedPath, '--ignore-not-found', '--wait=false']);
   });
 
