@@ -31,19 +31,10 @@ export interface ExportedService {
 }
 
 /** What the ServiceImport gets: the oldest export's global properties, the port union, the family intersection. */
-export interface MergedService {
-  readonly type: ImportType;
-  readonly ports: readonly ImportPort[];
-  readonly sessionAffinity: string;
-  readonly sessionAffinityTimeoutSeconds: number | undefined;
-  readonly internalTrafficPolicy: string | undefined;
-  readonly trafficDistribution: string | undefined;
-  readonly ipFamilies: readonly string[];
-  readonly exportedLabels: Readonly<Record<string, string>>;
-  readonly exportedAnnotations: Readonly<Record<string, string>>;
+export type MergedService = Omit<ExportedService, 'clusterId'> & {
   /** The exporting clusters, sorted. */
   readonly clusters: readonly string[];
-}
+};
 
 export interface ConflictDetail {
   /** The field under contention, e.g. "type" or "port \"http\"". */
