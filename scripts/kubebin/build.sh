@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the local cluster binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# Builds the local cluster binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
 # kwok, cnitool) from Go modules, once, into a cache directory keyed by their versions and go.sum.
 # Prints that directory. Set MIZZEN_CACHE to move the cache (default ~/.cache/mizzen).
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$here"
 cache="${MIZZEN_CACHE:-$HOME/.cache/mizzen}"
 key=$( (cat versions.env go.mod go.sum cmd/etcd/main.go; go version) | sha256sum | cut -c1-12)
 dir="$cache/bin/k8s-${KUBERNETES_VERSION}-${key}"
-bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kwok cnitool)
+bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kwok cnitool)
 complete() { local b; for b in "${bins[@]}"; do [ -x "$dir/$b" ] || return 1; done; }
 if complete; then echo "$dir"; exit 0; fi
 
@@ -39,6 +39,7 @@ go build -trimpath -ldflags "$stamp" -o "$dir.tmp/" \
   k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler \
   k8s.io/kubernetes/cmd/kubelet \
+  k8s.io/kubernetes/cmd/kube-proxy \
   ./cmd/etcd \
   sigs.k8s.io/kwok/cmd/kwok \
   github.com/containernetworking/cni/cnitool >&2
