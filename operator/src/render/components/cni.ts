@@ -88,7 +88,9 @@ function agentContainer(install: Install): JsonObject {
     // Ready once install-cni has chained the plugin (the agent lifts the node's not-ready taint then, too).
     readinessProbe: { httpGet: { path: '/readyz', port: CNI_PROBE_PORT }, periodSeconds: 5 },
     resources: { requests: { cpu: '100m', memory: '100Mi' } },
-    securityContext: { privileged: true },
+    // Root (the image's default user is the operator's 65532): the agent writes the host's CNI directories and
+    // programs iptables in pods' network namespaces.
+    securityContext: { privileged: true, runAsGroup: 0, runAsUser: 0 },
     volumeMounts: [
       { mountPath: p.cniBinDir, name: 'cni-bin-dir' },
       { mountPath: p.cniConfDir, name: 'cni-net-dir' },
