@@ -38,7 +38,11 @@ export const CHECKS: readonly (readonly [string, Check])[] = [
   ['pod network', (pod) => (pod.spec?.hostNetwork === true ? skip('host-network', 'the pod uses the host network') : undefined)],
   [
     'sidecar present',
-    (pod) => ((pod.spec?.containers ?? []).some((c) => c.name === SIDECAR_CONTAINER) ? undefined : skip('no-sidecar', `the pod has no ${SIDECAR_CONTAINER} container`)),
+    // A native sidecar (Kubernetes 1.28+) is an init container, which Istio's plugin counts as well.
+    (pod) =>
+      [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].some((c) => c.name === SIDECAR_CONTAINER)
+        ? undefined
+        : skip('no-sidecar', `the pod has no ${SIDECAR_CONTAINER} container`),
   ],
   [
     'injection not disabled',
@@ -69,10 +73,21 @@ export function decide(pod: V1Pod, settings: DecideSettings): Decision {
   return { redirect: true, reason: 'sidecar', message: `the pod has an ${SIDECAR_CONTAINER} sidecar` };
 }
 
-/** What the rule engine needs from the pod: annotations, the sidecar's literal env values, IPv6 presence. */
+/**
+ * What the rule engine needs from the pod: annotations, the sidecar's literal env values and its container
+ * securityContext's runAsUser/runAsGroup (the pod-level securityContext is not consulted, as in Istio's plugin),
+ * IPv6 presence. The sidecar may be a native sidecar (an init container), as Istio's plugin allows.
+ */
 export function podTraffic(pod: V1Pod, ips: readonly string[]): PodTraffic {
-  const proxy = (pod.spec?.containers ?? []).find((c) => c.name === SIDECAR_CONTAINER);
+  const proxy = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((c) => c.name === SIDECAR_CONTAINER);
   const proxyEnv: Record<string, string> = {};
   for (const e of proxy?.env ?? []) if (e.value !== undefined) proxyEnv[e.name] = e.value;
-  return { annotations: pod.metadata?.annotations ?? {}, proxyEnv, ipv6: ips.some((ip) => ip.includes(':')) };
+  return { annotations: pod.metadata?.annotations ?? {}, proxyEnv, ipv6: ips.some((ip) => ip.includes(':')), ...proxyIds(proxy?.securityContext) };
+}
+
+function proxyIds(sc: { runAsUser?: number; runAsGroup?: number } | undefined): { proxyUid?: number; proxyGid?: number } {
+  const out: { proxyUid?: number; proxyGid?: number } = {};
+  if (typeof sc?.runAsUser === 'number') out.proxyUid = sc.runAsUser;
+  if (typeof sc?.runAsGroup === 'number') out.proxyGid = sc.runAsGroup;
+  return out;
 }

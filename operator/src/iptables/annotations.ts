@@ -52,6 +52,19 @@ export interface PodTraffic {
   readonly ipv6?: boolean;
   /** Nameservers of the pod's resolv.conf (only used when DNS capture is on without capture-all). */
   readonly dnsServers?: readonly string[];
+  /**
+   * `securityContext.runAsUser` / `runAsGroup` of the istio-proxy container. As in Istio's CNI plugin, the proxy's
+   * traffic is recognised by them (OpenShift and other platforms assign their own ids); unset or 0 means 1337.
+   */
+  readonly proxyUid?: number;
+  readonly proxyGid?: number;
+}
+
+/** The proxy's uid and gid when the container does not set them (or sets 0). */
+export const DEFAULT_PROXY_ID = '1337';
+
+function proxyId(id: number | undefined): string {
+  return id !== undefined && Number.isInteger(id) && id > 0 && id <= 4294967294 ? String(id) : DEFAULT_PROXY_ID;
 }
 
 /** Istio 1.11 CNI defaults for a pod without annotations. */
@@ -139,6 +152,8 @@ export function configFromPod(pod: PodTraffic): IptablesConfig {
   }
   return {
     ...DEFAULT_CONFIG,
+    proxyUids: [proxyId(pod.proxyUid)],
+    proxyGids: [proxyId(pod.proxyGid)],
     interceptionMode: field('interceptionMode', parseInterceptionMode),
     outboundCidrs: field('includeOutboundIPRanges', parseCidrSelection),
     outboundCidrsExclude: field('excludeOutboundIPRanges', parseCidrList),

@@ -1,5 +1,6 @@
-// config → rule set. Same semantics as istio-iptables (Istio 1.11 `tools/istio-iptables/pkg/cmd/run.go`), with
-// every rule written in the canonical form iptables-save prints, so desired and live state compare as text.
+// config → rule set. Same rules, in the same order, as current istio-iptables (the reference is Istio 1.29,
+// `tools/istio-iptables/pkg/capture/run.go`; see ADR 0003), with every rule written in the canonical form
+// iptables-save prints, so desired and live state compare as text.
 // Pure and deterministic: same config, same rule set, same bytes.
 //
 // Chain hygiene (DESIGN.md principle 10): rules live only in our ISTIO_* chains; the built-in chains hold only
@@ -166,18 +167,19 @@ function proxyOwners(cfg: IptablesConfig): Array<['uid' | 'gid', string]> {
   return [...cfg.proxyUids.map((u): ['uid', string] => ['uid', u]), ...cfg.proxyGids.map((g): ['gid', string] => ['gid', g])];
 }
 
-/** nat PREROUTING: kube-virt interfaces, excluded interfaces, then the jump to ISTIO_INBOUND (REDIRECT mode). */
+/**
+ * nat PREROUTING: kube-virt interfaces, excluded interfaces, then the jump to ISTIO_INBOUND (REDIRECT mode).
+ * istio-iptables inserts each kube-virt rule at position 1 (its RETURNs first, its redirects after everything
+ * else), so both groups end up in reverse order, the redirects ahead of the RETURNs.
+ */
 function natPrerouting(c: Ctx, t: Tables): void {
   const { cfg } = c;
   // Inbound traffic from a VM on a kube-virt interface is outbound traffic of the pod: capture it like outbound.
-  if (c.includeCidrs.all) {
-    for (const k of cfg.kubevirtInterfaces) add(t, 'nat', 'PREROUTING', ['-i', k, ...jump(ISTIO_REDIRECT)]);
-  } else {
-    for (const cidr of c.includeCidrs.cidrs) {
-      for (const k of cfg.kubevirtInterfaces) add(t, 'nat', 'PREROUTING', ['-d', cidr.text, '-i', k, ...jump(ISTIO_REDIRECT)]);
-    }
-  }
-  for (const k of cfg.kubevirtInterfaces) add(t, 'nat', 'PREROUTING', ['-i', k, ...jump('RETURN')]);
+  const redirects: RuleSpec[] = c.includeCidrs.all
+    ? cfg.kubevirtInterfaces.map((k) => ['-i', k, ...jump(ISTIO_REDIRECT)])
+    : c.includeCidrs.cidrs.flatMap((cidr) => cfg.kubevirtInterfaces.map((k) => ['-d', cidr.text, '-i', k, ...jump(ISTIO_REDIRECT)]));
+  add(t, 'nat', 'PREROUTING', ...redirects.reverse());
+  add(t, 'nat', 'PREROUTING', ...cfg.kubevirtInterfaces.map((k) => ['-i', k, ...jump('RETURN')]).reverse());
   for (const i of cfg.excludeInterfaces) add(t, 'nat', 'PREROUTING', ['-i', i, ...jump('RETURN')]);
   if (c.inbound && !c.tproxy) add(t, 'nat', 'PREROUTING', [...tcp, ...jump(ISTIO_INBOUND)]);
 }
@@ -202,8 +204,6 @@ function inbound(c: Ctx, t: Tables): void {
     ];
   };
   if (cfg.inboundPorts.all) {
-    // istio-iptables 1.11 always keeps SSH out of capture when capturing every port.
-    add(t, table, ISTIO_INBOUND, [...tcpPort(22), ...jump('RETURN')]);
     for (const p of cfg.inboundPortsExclude) add(t, table, ISTIO_INBOUND, [...tcpPort(p), ...jump('RETURN')]);
     add(t, table, ISTIO_INBOUND, ...capture());
   } else {
@@ -239,20 +239,26 @@ function ownerGroupRules(c: Ctx): RuleSpec[] {
   return [[...ownerGroups.groups.flatMap((g) => owner('gid', g, true)), ...jump('RETURN')]];
 }
 
+/** Whether this family's nat ISTIO_OUTPUT jumps to ISTIO_OUTPUT_DNS: capture-all, or servers of the family. */
+function dnsCaptured(c: Ctx): boolean {
+  return c.cfg.redirectDns && (c.cfg.captureAllDns || c.dnsServers.length > 0);
+}
+
 /** nat ISTIO_OUTPUT: outbound capture, in istio-iptables' order. */
 function outbound(c: Ctx, t: Tables): void {
   const { cfg } = c;
   const out = (...rules: RuleSpec[]): void => add(t, 'nat', ISTIO_OUTPUT, ...rules);
   for (const i of cfg.excludeInterfaces) add(t, 'nat', 'OUTPUT', ['-o', i, ...jump('RETURN')]);
-  add(t, 'nat', 'OUTPUT', [...tcp, ...jump(ISTIO_OUTPUT)]);
-  // Port exclusions come before connections back to self are redirected.
-  for (const p of cfg.outboundPortsExclude) out([...tcpPort(p), ...jump('RETURN')]);
+  // Every protocol: UDP DNS is captured from ISTIO_OUTPUT_DNS, the rest of UDP falls through ISTIO_REDIRECT (TCP only).
+  add(t, 'nat', 'OUTPUT', jump(ISTIO_OUTPUT));
+  // Port exclusions come before connections back to self are redirected; they hold for TCP and UDP.
+  for (const p of cfg.outboundPortsExclude) out([...tcpPort(p), ...jump('RETURN')], [...udpDport(p), ...jump('RETURN')]);
   // Envoy's inbound passthrough connections.
   out(['-s', c.passthrough, '-o', 'lo', ...jump('RETURN')]);
   out(...proxyOutputRules(c));
   out(...ownerGroupRules(c));
-  // DNS over TCP to the agent (after the proxy's own traffic has returned).
-  if (cfg.redirectDns) out(...(cfg.captureAllDns ? [undefined] : c.dnsServers).map((s) => [...(s === undefined ? [] : ['-d', s]), ...tcpPort(53), ...redirectTo(DNS_LISTENER_PORT)]));
+  // DNS (TCP and UDP) to the agent, after the proxy's own traffic and the excluded groups have returned.
+  if (dnsCaptured(c)) out(jump(ISTIO_OUTPUT_DNS));
   // Envoy-aware applications and container-to-container traffic on localhost.
   out(['-d', c.loopback, ...jump('RETURN')]);
   for (const cidr of c.excludeCidrs) out(['-d', cidr.text, ...jump('RETURN')]);
@@ -260,22 +266,24 @@ function outbound(c: Ctx, t: Tables): void {
   out(...includeRules(c));
 }
 
-/** The tail of ISTIO_OUTPUT: redirect everything (`*`), or the included CIDRs and return the rest. */
+/** The tail of ISTIO_OUTPUT: redirect everything (`*`) or the included CIDRs; the rest falls off the chain. */
 function includeRules(c: Ctx): RuleSpec[] {
   if (c.includeCidrs.all) return [jump(ISTIO_REDIRECT)];
-  if (c.includeCidrs.cidrs.length === 0) return [];
-  return [...c.includeCidrs.cidrs.map((cidr) => ['-d', cidr.text, ...jump(ISTIO_REDIRECT)]), jump('RETURN')];
+  return c.includeCidrs.cidrs.map((cidr) => ['-d', cidr.text, ...jump(ISTIO_REDIRECT)]);
 }
 
 /** ISTIO_OUTPUT rules for the proxy's UIDs and GIDs: loopback handling and no loops. */
 function proxyOutputRules(c: Ctx): RuleSpec[] {
   const dns = c.cfg.redirectDns;
+  const tunnel = c.cfg.inboundTunnelPort;
   const out: RuleSpec[] = [];
   for (const [kind, id] of proxyOwners(c.cfg)) {
-    // app → service VIP → Envoy (client) → Envoy (server) on lo: back to the inbound listener. With DNS capture the
-    // UID rule skips port 53, so the agent's DNS goes straight to the server (1.11 does this for UIDs only).
-    const skipDns = dns && kind === 'uid' ? tcpPort(53, true) : [];
-    out.push(['!', '-d', c.loopback, '-o', 'lo', ...skipDns, ...owner(kind, id), ...jump(ISTIO_IN_REDIRECT)]);
+    // app → service VIP → Envoy (client) → Envoy (server) on lo: back to the inbound listener, TCP only and never
+    // the tunnel port. With DNS capture the UID rule also skips port 53, so the agent's DNS goes straight to the
+    // server (istio-iptables does this for UIDs only).
+    const ports =
+      dns && kind === 'uid' ? [...tcp, '-m', 'multiport', '!', '--dports', `53,${tunnel}`] : tcpPort(tunnel, true);
+    out.push(['!', '-d', c.loopback, '-o', 'lo', ...ports, ...owner(kind, id), ...jump(ISTIO_IN_REDIRECT)]);
     // app → itself by endpoint address on lo is not captured, unless loopback is explicitly included.
     if (!c.includesLoopback) out.push(['-o', 'lo', ...(dns ? tcpPort(53, true) : []), ...owner(kind, id, true), ...jump('RETURN')]);
     // The proxy's own traffic: never captured (no loops).
@@ -285,19 +293,17 @@ function proxyOutputRules(c: Ctx): RuleSpec[] {
 }
 
 /**
- * DNS over UDP (TCP is in ISTIO_OUTPUT): nat redirect to the agent except for the proxy's own queries, and
- * conntrack zones in raw that keep app ↔ agent and agent ↔ server flows apart.
+ * DNS: nat ISTIO_OUTPUT_DNS (jumped from ISTIO_OUTPUT once the proxy's own traffic has returned) redirects TCP,
+ * then UDP, queries to the agent; conntrack zones in raw keep app ↔ agent and agent ↔ server flows apart.
  */
-function dnsUdp(c: Ctx, t: Tables): void {
+function dns(c: Ctx, t: Tables): void {
   const { cfg } = c;
   if (!cfg.redirectDns) return;
   const owners = proxyOwners(cfg);
-  add(t, 'nat', 'OUTPUT', ['-p', 'udp', ...jump(ISTIO_OUTPUT_DNS)]);
-  for (const [kind, id] of owners) add(t, 'nat', ISTIO_OUTPUT_DNS, [...udpDport(53), ...owner(kind, id), ...jump('RETURN')]);
-  add(t, 'nat', ISTIO_OUTPUT_DNS, ...ownerGroupRules(c).map((r) => [...udpDport(53), ...r]));
   const servers: Array<string | undefined> = cfg.captureAllDns ? [undefined] : [...c.dnsServers];
   const dst = (s: string | undefined): string[] => (s === undefined ? [] : ['-d', s]);
   const src = (s: string | undefined): string[] => (s === undefined ? [] : ['-s', s]);
+  for (const s of servers) add(t, 'nat', ISTIO_OUTPUT_DNS, [...dst(s), ...tcpPort(53), ...redirectTo(DNS_LISTENER_PORT)]);
   for (const s of servers) add(t, 'nat', ISTIO_OUTPUT_DNS, [...dst(s), ...udpDport(53), ...redirectTo(DNS_LISTENER_PORT)]);
 
   add(t, 'raw', 'OUTPUT', jump(ISTIO_OUTPUT_DNS));
@@ -368,11 +374,11 @@ function orderTable(table: Table, chains: Chains): TableRules {
 function buildFamily(cfg: IptablesConfig, family: Family): FamilyRules {
   const c = ctx(cfg, family);
   const t: Tables = new Map();
-  // Each built-in chain is filled by one function (nat OUTPUT: outbound, then dnsUdp), so its order is explicit.
+  // Each built-in chain is filled by one function, so its order is explicit.
   natPrerouting(c, t);
   inbound(c, t);
   outbound(c, t);
-  dnsUdp(c, t);
+  dns(c, t);
   mangle(c, t);
   const tables = TABLE_ORDER.filter((name) => t.has(name)).map((name) => orderTable(name, hookWrap(name, t.get(name) ?? new Map<string, RuleSpec[]>())));
   return { family, tables: tables.filter((tr) => tr.chains.length > 0) };

@@ -2,7 +2,7 @@
 // keep their configuration. `--dry-run` prints what would be applied and touches nothing.
 import type { Family } from './addr.js';
 import { buildRuleSet } from './builder.js';
-import { ConfigError, type Env, FLAGS, type FlagName, type FlagSpec, type RawFlags, flagLabel, parseBool, resolveConfig } from './config.js';
+import { ConfigError, type Env, FLAGS, type FlagName, type FlagSpec, type HostFiles, type RawFlags, flagLabel, parseBool, resolveConfig } from './config.js';
 import { DryRunExecutor, IptablesCommandError, type IptablesExecutor, type ApplyResult } from './executor.js';
 import { SaveParseError } from './parse.js';
 
@@ -126,17 +126,18 @@ function report(result: ApplyResult): string {
 
 /**
  * Runs `mizzen iptables` with the arguments after the subcommand. `env` is the process environment (read by the
- * caller), `executor` the one that touches the netns (ignored with --dry-run). Returns the exit code; a mistake
- * or a failed command is one line on stderr and exit code 1.
+ * caller), `executor` the one that touches the netns (ignored with --dry-run), `host` reads /etc/resolv.conf and
+ * /etc/group when a value needs them. Returns the exit code; a mistake or a failed command is one line on stderr
+ * and exit code 1.
  */
-export async function runIptablesCommand(argv: readonly string[], env: Env, io: CliIo, executor: IptablesExecutor): Promise<number> {
+export async function runIptablesCommand(argv: readonly string[], env: Env, io: CliIo, executor: IptablesExecutor, host: HostFiles = {}): Promise<number> {
   try {
     const args = parseArgs(argv);
     if (args.help) {
       io.stdout.write(usage());
       return 0;
     }
-    const config = resolveConfig(args.flags, env);
+    const config = resolveConfig(args.flags, env, host);
     const ruleSet = buildRuleSet(config);
     if (config.dryRun) {
       const dry = new DryRunExecutor();

@@ -226,9 +226,43 @@ export function parseDnsServers(value: string, source: string): { v4: string[]; 
   return { v4: unique(v4), v6: unique(v6) };
 }
 
-export function parseOwnerGroups(include: string, exclude: string, includeSource: string, excludeSource: string): OwnerGroups {
-  if (include.trim() === '*') return { mode: 'all-except', groups: parseIdList(exclude, excludeSource) };
-  const groups = parseIdList(include, includeSource);
+const GROUP_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
+
+/** Group name → gid, from the text of an /etc/group file. */
+export function parseGroupFile(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name !== undefined && name !== '' && gid !== undefined && /^\d{1,10}$/.test(gid) && !out.has(name)) out.set(name, Number(gid));
+  }
+  return out;
+}
+
+/**
+ * Owner groups by number or by name. istio-iptables passes names to iptables, which resolves them against the
+ * group database when the rule is added, and iptables-save prints the number: names are resolved here the same
+ * way, so the rules compare equal to the kernel's.
+ */
+export function parseGroupList(value: string, source: string, groups: ReadonlyMap<string, number> | undefined): string[] {
+  const ids = splitList(value).map((g) => {
+    if (/^\d+$/.test(g)) return parseIdList(g, source)[0] as string;
+    if (!GROUP_NAME.test(g)) throw new ConfigError(source, `"${g}" is neither a numeric group id nor a group name`);
+    const gid = groups?.get(g);
+    if (gid === undefined) throw new ConfigError(source, `group "${g}" is not in the group database (/etc/group)`);
+    return String(gid);
+  });
+  return unique(ids);
+}
+
+export function parseOwnerGroups(
+  include: string,
+  exclude: string,
+  includeSource: string,
+  excludeSource: string,
+  groupDb?: ReadonlyMap<string, number>,
+): OwnerGroups {
+  if (include.trim() === '*') return { mode: 'all-except', groups: parseGroupList(exclude, excludeSource, groupDb) };
+  const groups = parseGroupList(include, includeSource, groupDb);
   if (groups.length === 0) {
     throw new ConfigError(includeSource, 'an empty list would capture no outbound traffic at all; use "*" to capture every group');
   }
@@ -289,10 +323,34 @@ export const FLAGS = [
   { long: 'capture-all-dns', env: 'CAPTURE_ALL_DNS', boolean: true, help: 'Capture DNS to every server, not only --dns-servers' },
   { long: 'drop-invalid', env: 'DROP_INVALID', boolean: true, help: 'Drop packets in conntrack state INVALID (default $INVALID_DROP)' },
   { long: 'ipv6', boolean: true, help: 'Also program ip6tables (the pod has an IPv6 address)' },
-  { long: 'dns-servers', help: 'Comma list of the pod\'s DNS servers (from its resolv.conf), for --redirect-dns' },
+  { long: 'dns-servers', help: 'Comma list of the DNS servers captured by --redirect-dns (default: the nameservers of /etc/resolv.conf)' },
 ] as const satisfies readonly FlagSpec[];
 
 export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * What istio-iptables reads from the machine it runs on. Each reader returns the file's text, or undefined when
+ * the file cannot be read. Without a reader the file counts as empty.
+ */
+export interface HostFiles {
+  /** /etc/resolv.conf: the DNS servers captured by --redirect-dns when --dns-servers is not given. */
+  readonly resolvConf?: () => string | undefined;
+  /** /etc/group: owner group names in ISTIO_OUTBOUND_OWNER_GROUPS[_EXCLUDE]. */
+  readonly groupFile?: () => string | undefined;
+}
+
+export const RESOLV_CONF = '/etc/resolv.conf';
+export const GROUP_FILE = '/etc/group';
+
+/** The `nameserver` addresses of a resolv.conf, in order; entries that are not IP addresses are skipped. */
+export function parseResolvConf(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m !== null && parseIp(m[1] as string) !== undefined) out.push(m[1] as string);
+  }
+  return out;
+}
 
 export const ENV_OWNER_GROUPS = 'ISTIO_OUTBOUND_OWNER_GROUPS';
 export const ENV_OWNER_GROUPS_EXCLUDE = 'ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE';
@@ -356,22 +414,37 @@ function resolvePorts(get: Lookup): Pick<IptablesConfig, 'proxyPort' | 'inboundC
   };
 }
 
-function resolveDns(get: Lookup, env: Env): Pick<IptablesConfig, 'redirectDns' | 'captureAllDns' | 'dnsServers'> {
+/**
+ * DNS capture. As istio-iptables does, the servers come from /etc/resolv.conf (unless --dns-servers names them),
+ * and capture is off when neither capture-all nor any server is left.
+ */
+function resolveDns(get: Lookup, env: Env, host: HostFiles): Pick<IptablesConfig, 'redirectDns' | 'captureAllDns' | 'dnsServers'> {
   const redirectDns = boolWithEnvDefault(get, env, 'redirect-dns', ENV_DNS_CAPTURE);
   const captureAllDns = parsed(get, 'capture-all-dns', parseBool, false);
-  const dnsServers = parsed(get, 'dns-servers', parseDnsServers, { v4: [], v6: [] });
-  if (redirectDns && !captureAllDns && dnsServers.v4.length + dnsServers.v6.length === 0) {
-    const source = get('redirect-dns')?.source ?? ENV_DNS_CAPTURE;
-    throw new ConfigError(source, 'DNS capture needs the pod\'s DNS servers (--dns-servers) or --capture-all-dns');
+  let dnsServers = parsed(get, 'dns-servers', parseDnsServers, { v4: [], v6: [] });
+  if (redirectDns && !captureAllDns && get('dns-servers') === undefined && host.resolvConf !== undefined) {
+    const text = host.resolvConf();
+    if (text === undefined) throw new ConfigError(RESOLV_CONF, 'cannot be read, and DNS capture needs its nameservers (or --dns-servers)');
+    dnsServers = parseDnsServers(parseResolvConf(text).join(','), RESOLV_CONF);
   }
-  return { redirectDns, captureAllDns, dnsServers };
+  const none = dnsServers.v4.length + dnsServers.v6.length === 0;
+  return { redirectDns: redirectDns && (captureAllDns || !none), captureAllDns, dnsServers };
+}
+
+function groupDatabase(host: HostFiles, ...values: Array<string | undefined>): Map<string, number> | undefined {
+  // Read only when some value names a group.
+  const named = values.some((v) => v !== undefined && v.trim() !== '*' && splitList(v).some((g) => !/^\d+$/.test(g)));
+  if (!named || host.groupFile === undefined) return undefined;
+  const text = host.groupFile();
+  return text === undefined ? undefined : parseGroupFile(text);
 }
 
 /**
- * Builds the validated config from istio-iptables flags and environment knobs. Throws ConfigError naming the
- * flag or variable of the first invalid value.
+ * Builds the validated config from istio-iptables flags and environment knobs (and, like istio-iptables, the
+ * host's resolv.conf and group database when a value needs them). Throws ConfigError naming the flag or variable
+ * of the first invalid value.
  */
-export function resolveConfig(flags: RawFlags, env: Env): IptablesConfig {
+export function resolveConfig(flags: RawFlags, env: Env, host: HostFiles = {}): IptablesConfig {
   const get = lookupIn(flags, env);
   const d = DEFAULT_CONFIG;
   const proxyUids = parsed(get, 'proxy-uid', parseIdList, d.proxyUids);
@@ -392,10 +465,10 @@ export function resolveConfig(flags: RawFlags, env: Env): IptablesConfig {
     excludeInterfaces: parsed(get, 'istio-exclude-interfaces', parseInterfaceList, d.excludeInterfaces),
     tproxyMark: parsed(get, 'istio-inbound-tproxy-mark', (v, s) => parseUint32(v, s, 1), d.tproxyMark),
     tproxyRouteTable: parsed(get, 'istio-inbound-tproxy-route-table', (v, s) => parseUint32(v, s, 1), d.tproxyRouteTable),
-    ...resolveDns(get, env),
+    ...resolveDns(get, env, host),
     dropInvalid: boolWithEnvDefault(get, env, 'drop-invalid', ENV_INVALID_DROP),
     ipv6: parsed(get, 'ipv6', parseBool, false),
-    ownerGroups: parseOwnerGroups(includeGroups, excludeGroups, ENV_OWNER_GROUPS, ENV_OWNER_GROUPS_EXCLUDE),
+    ownerGroups: parseOwnerGroups(includeGroups, excludeGroups, ENV_OWNER_GROUPS, ENV_OWNER_GROUPS_EXCLUDE, groupDatabase(host, includeGroups, excludeGroups)),
     ipv4LoopbackCidr: loopback === undefined ? d.ipv4LoopbackCidr : parseIpv4LoopbackCidr(loopback, ENV_IPV4_LOOPBACK_CIDR),
     dryRun: parsed(get, 'dry-run', parseBool, false),
   };

@@ -35,4 +35,22 @@ describe('agent decision chain (pure)', () => {
     expect(t).to.deep.equal({ annotations: { a: 'b' }, proxyEnv: { ISTIO_META_DNS_CAPTURE: 'true' }, ipv6: true });
     expect(podTraffic(pod(), ['10.0.0.2/24']).ipv6).to.equal(false);
   });
+
+  it("takes the proxy's uid and gid from the istio-proxy container's securityContext, not the pod's", () => {
+    const p = pod();
+    const proxy = p.spec?.containers.find((c) => c.name === 'istio-proxy');
+    if (proxy === undefined || p.spec === undefined) throw new Error('no istio-proxy');
+    p.spec.securityContext = { runAsUser: 2000, runAsGroup: 2000 };
+    expect(podTraffic(p, [])).to.not.have.any.keys('proxyUid', 'proxyGid');
+    proxy.securityContext = { runAsUser: 1000650000, runAsGroup: 0 };
+    expect(podTraffic(p, [])).to.deep.include({ proxyUid: 1000650000, proxyGid: 0 });
+  });
+
+  it('finds a native sidecar (an istio-proxy init container) like a regular one', () => {
+    const native = pod({ containers: ['app'] });
+    if (native.spec === undefined) throw new Error('no spec');
+    native.spec.initContainers = [{ name: 'istio-proxy', image: 'proxyv2', restartPolicy: 'Always', securityContext: { runAsUser: 1500 }, env: [{ name: 'ISTIO_META_DNS_CAPTURE', value: 'true' }] }];
+    expect(decide(native, settings).reason).to.equal('sidecar');
+    expect(podTraffic(native, [])).to.deep.include({ proxyUid: 1500, proxyEnv: { ISTIO_META_DNS_CAPTURE: 'true' } });
+  });
 });

@@ -135,7 +135,7 @@ describe('PodRepairer', () => {
   it('restores drifted rules of a pod it repaired earlier, whatever the repair settings', async () => {
     sandbox(pod({ name: 'p' }));
     await repairer(settings({ repairPods: true })).reconcile('shop/p');
-    await dry.sim.run('nsenter', [`--net=${netnsOf('p')}`, '--', 'iptables-restore', '--noflush'], '*nat\n-D OUTPUT -p tcp -j ISTIO_OUTPUT\n-F ISTIO_REDIRECT\nCOMMIT\n');
+    await dry.sim.run('nsenter', [`--net=${netnsOf('p')}`, '--', 'iptables-restore', '--noflush'], '*nat\n-D OUTPUT -j ISTIO_OUTPUT\n-F ISTIO_REDIRECT\nCOMMIT\n');
     expect(await repairer(settings({ enabled: false })).reconcile('shop/p')).to.deep.equal(['restore']);
     expect(await repairer(settings({ enabled: false })).reconcile('shop/p')).to.deep.equal([]);
   });

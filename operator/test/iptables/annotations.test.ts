@@ -35,6 +35,17 @@ describe('pod annotations → iptables config', () => {
     expect(configFromPod({}).proxyUids).to.deep.equal(['1337']);
   });
 
+  it("uses the istio-proxy container's runAsUser/runAsGroup as the proxy's uid and gid, 1337 when unset or 0", () => {
+    const ids = (t: Parameters<typeof configFromPod>[0]) => {
+      const c = configFromPod(t);
+      return [c.proxyUids, c.proxyGids];
+    };
+    expect(ids({ proxyUid: 1000650000, proxyGid: 1000650000 })).to.deep.equal([['1000650000'], ['1000650000']]);
+    expect(ids({ proxyUid: 2000 })).to.deep.equal([['2000'], ['1337']]);
+    expect(ids({ proxyGid: 3000 })).to.deep.equal([['1337'], ['3000']]);
+    expect(ids({ proxyUid: 0, proxyGid: 0 })).to.deep.equal([['1337'], ['1337']]);
+  });
+
   it('maps every traffic annotation onto the config', () => {
     const c = configFromPod({
       annotations: {

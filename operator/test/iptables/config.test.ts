@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ConfigError, DEFAULT_CONFIG, formatIp, parseArgs, parseCidr, parseIp, resolveConfig } from '../../src/iptables/index.js';
+import { ConfigError, DEFAULT_CONFIG, type HostFiles, RESOLV_CONF, buildRuleSet, formatIp, parseArgs, parseCidr, parseGroupFile, parseIp, parseResolvConf, resolveConfig } from '../../src/iptables/index.js';
 
 describe('iptables addresses', () => {
   const ips: Array<[string, string | undefined]> = [
@@ -75,6 +75,62 @@ describe('iptables config', () => {
     expect(resolve([], { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '7' }).ownerGroups).to.deep.equal({ mode: 'all-except', groups: ['7'] });
   });
 
+  describe('DNS servers from /etc/resolv.conf, as istio-iptables reads them', () => {
+    const host = (text: string | undefined): HostFiles => ({ resolvConf: () => text });
+    const withHost = (argv: string[], h: HostFiles, env: Record<string, string> = {}) => resolveConfig(parseArgs(argv).flags, env, h);
+
+    it('captures DNS to the nameservers of resolv.conf when --dns-servers is not given', () => {
+      const c = withHost(['--redirect-dns'], host('search svc.cluster.local\nnameserver 10.96.0.10\n# nameserver 9.9.9.9\nnameserver fd00::a\noptions ndots:5\n'));
+      expect([c.redirectDns, c.dnsServers]).to.deep.equal([true, { v4: ['10.96.0.10/32'], v6: ['fd00::a/128'] }]);
+    });
+
+    it('turns DNS capture off, without an error, when resolv.conf has no nameserver', () => {
+      const c = withHost(['--redirect-dns', '-i', '*'], host('search local\n'));
+      expect(c.redirectDns).to.equal(false);
+      expect(buildRuleSet(c)).to.deep.equal(buildRuleSet(resolve(['-i', '*'])));
+      expect(withHost([], host(''), { ISTIO_META_DNS_CAPTURE: 'true' }).redirectDns).to.equal(false);
+    });
+
+    it('does not read resolv.conf with --dns-servers or --capture-all-dns', () => {
+      const unread: HostFiles = { resolvConf: () => expect.fail('resolv.conf was read') };
+      expect(withHost(['--redirect-dns', '--dns-servers', '10.0.0.1'], unread).dnsServers.v4).to.deep.equal(['10.0.0.1/32']);
+      expect(withHost(['--redirect-dns', '--capture-all-dns'], unread).redirectDns).to.equal(true);
+      expect(withHost(['-i', '*'], unread).redirectDns).to.equal(false);
+    });
+
+    it('names /etc/resolv.conf when it cannot be read', () => {
+      expect(() => withHost(['--redirect-dns'], host(undefined)))
+        .to.throw(ConfigError)
+        .with.property('source', RESOLV_CONF);
+    });
+  });
+
+  describe('owner groups by name, resolved as iptables resolves them', () => {
+    const groupFile = 'root:x:0:\nftp:x:50:\njava:x:1200:app\nbroken line\n';
+    const withGroups = (env: Record<string, string>) => resolveConfig({}, env, { groupFile: () => groupFile });
+
+    it('accepts group names next to numbers and writes the numbers iptables-save prints', () => {
+      expect(withGroups({ ISTIO_OUTBOUND_OWNER_GROUPS: 'java,1001,ftp,50' }).ownerGroups).to.deep.equal({ mode: 'only', groups: ['1200', '1001', '50'] });
+      expect(withGroups({ ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: 'ftp' }).ownerGroups).to.deep.equal({ mode: 'all-except', groups: ['50'] });
+    });
+
+    it('reads the group database only when a name is given', () => {
+      const c = resolveConfig({}, { ISTIO_OUTBOUND_OWNER_GROUPS: '7' }, { groupFile: () => expect.fail('/etc/group was read') });
+      expect(c.ownerGroups.groups).to.deep.equal(['7']);
+    });
+
+    it('names the variable of a group the database does not have', () => {
+      expect(() => withGroups({ ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: 'ftp,nogroup' }))
+        .to.throw(ConfigError, /"nogroup"/)
+        .with.property('source', 'ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE');
+    });
+
+    it('parses group files and resolv.conf leniently', () => {
+      expect([...parseGroupFile(groupFile)]).to.deep.equal([['root', 0], ['ftp', 50], ['java', 1200]]);
+      expect(parseResolvConf('nameserver 1.1.1.1\nnameserver fe80::1%eth0\n  nameserver   ::1  \n')).to.deep.equal(['1.1.1.1', '::1']);
+    });
+  });
+
   const invalid: Array<[string, string[], Record<string, string>, string]> = [
     ['a port that is not a number', ['-p', 'http'], {}, '-p/--envoy-port'],
     ['a port out of range', ['-z', '70000'], {}, '-z/--inbound-capture-port'],
@@ -90,10 +146,9 @@ describe('iptables config', () => {
     ['a zero route table', ['-r', '0'], {}, '-r/--istio-inbound-tproxy-route-table'],
     ['a bad boolean', ['--drop-invalid=yes'], {}, '--drop-invalid'],
     ['a bad DNS server', ['--redirect-dns', '--dns-servers', 'dns.local'], {}, '--dns-servers'],
-    ['DNS capture without servers', ['--redirect-dns'], {}, '--redirect-dns'],
-    ['DNS capture from the environment without servers', [], { ISTIO_META_DNS_CAPTURE: 'true' }, 'ISTIO_META_DNS_CAPTURE'],
     ['a bad port from the environment', [], { ISTIO_INBOUND_PORTS: '80,eighty' }, 'ISTIO_INBOUND_PORTS'],
-    ['a group name', [], { ISTIO_OUTBOUND_OWNER_GROUPS: 'java' }, 'ISTIO_OUTBOUND_OWNER_GROUPS'],
+    ['a group name without a group database', [], { ISTIO_OUTBOUND_OWNER_GROUPS: 'java' }, 'ISTIO_OUTBOUND_OWNER_GROUPS'],
+    ['a malformed group name', [], { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: 'ja va' }, 'ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE'],
     ['too many included groups', [], { ISTIO_OUTBOUND_OWNER_GROUPS: Array.from({ length: 65 }, (_, i) => String(i + 1)).join(',') }, 'ISTIO_OUTBOUND_OWNER_GROUPS'],
     ['a loopback CIDR outside 127.0.0.0/8', [], { ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '10.0.0.1/32' }, 'ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR'],
   ];

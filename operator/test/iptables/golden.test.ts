@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import {
+  type HostFiles,
   type RuleSet,
   DryRunExecutor,
   buildRuleSet,
@@ -24,8 +25,8 @@ import { CASES } from './cases.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const update = process.env.UPDATE_GOLDEN === '1';
 
-function ruleSetOf(argv: readonly string[], env: Record<string, string> = {}): RuleSet {
-  return buildRuleSet(resolveConfig(parseArgs(argv).flags, env));
+function ruleSetOf(argv: readonly string[], env: Record<string, string> = {}, host: HostFiles = {}): RuleSet {
+  return buildRuleSet(resolveConfig(parseArgs(argv).flags, env, host));
 }
 
 async function golden(name: string, actual: string): Promise<void> {
@@ -54,19 +55,19 @@ describe('iptables golden rule sets', () => {
   for (const c of CASES) {
     describe(`istio-iptables ${c.argv.join(' ') || '(no flags)'}`, () => {
       it(`${c.name} (${c.golden}.golden)`, async () => {
-        await golden(c.golden, renderRuleSet(ruleSetOf(c.argv, c.env)));
+        await golden(c.golden, renderRuleSet(ruleSetOf(c.argv, c.env, c.host)));
       });
 
       it('prints exactly the golden with --dry-run', async () => {
         let out = '';
         let err = '';
-        const code = await runIptablesCommand([...c.argv, '--dry-run'], c.env ?? {}, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } }, throwingExecutor);
+        const code = await runIptablesCommand([...c.argv, '--dry-run'], c.env ?? {}, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } }, throwingExecutor, c.host);
         expect({ code, err }).to.deep.equal({ code: 0, err: '' });
         expect(out).to.equal(await readFile(path.join(here, 'testdata', `${c.golden}.golden`), 'utf8'));
       });
 
       it('leaves a simulated netns exactly in the desired state, with every jump resolving', async () => {
-        const ruleSet = ruleSetOf(c.argv, c.env);
+        const ruleSet = ruleSetOf(c.argv, c.env, c.host);
         const dry = new DryRunExecutor();
         await dry.apply(ruleSet);
         for (const f of ruleSet.families) {

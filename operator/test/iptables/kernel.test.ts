@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import {
   type Backend,
+  type HostFiles,
   type RuleSet,
   SystemExecutor,
   SpawnRunner,
@@ -24,7 +25,7 @@ function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
-const ruleSetOf = (argv: readonly string[], env: Record<string, string> = {}): RuleSet => buildRuleSet(resolveConfig(parseArgs(argv).flags, env));
+const ruleSetOf = (argv: readonly string[], env: Record<string, string> = {}, host: HostFiles = {}): RuleSet => buildRuleSet(resolveConfig(parseArgs(argv).flags, env, host));
 
 (enabled ? describe : describe.skip)('iptables on the real kernel (MIZZEN_NETNS_TESTS=1)', function () {
   this.timeout(30_000);
@@ -49,7 +50,7 @@ const ruleSetOf = (argv: readonly string[], env: Record<string, string> = {}): R
 
       for (const c of CASES) {
         it(`accepts, reads back identically and cleans up: ${c.name}`, async () => {
-          const ruleSet = ruleSetOf(c.argv, c.env);
+          const ruleSet = ruleSetOf(c.argv, c.env, c.host);
           const first = await executor.apply(ruleSet, opts);
           expect(first.changed).to.equal(true);
           for (const drift of await executor.check(ruleSet, opts)) expect(drift, drift.family).to.deep.include({ inSync: true, chains: [] });

@@ -95,10 +95,10 @@ describe('iptables plans', () => {
   });
 
   it('detects a deleted rule and an extra rule in our chains', () => {
-    const live = applyRestore(applyRestore(EMPTY_STATE, renderRestore(DEFAULT, 'v4')), '*nat\n-D ISTIO_INBOUND -p tcp -m tcp --dport 22 -j RETURN\n-A ISTIO_OUTPUT -d 1.2.3.4/32 -j RETURN\nCOMMIT\n');
+    const live = applyRestore(applyRestore(EMPTY_STATE, renderRestore(DEFAULT, 'v4')), '*nat\n-D ISTIO_INBOUND -p tcp -m tcp --dport 15021 -j RETURN\n-A ISTIO_OUTPUT -d 1.2.3.4/32 -j RETURN\nCOMMIT\n');
     const d = diff(DEFAULT, 'v4', live);
     expect(d.chains.map((c) => ({ chain: c.chain, missing: c.missing, extra: c.extra }))).to.deep.equal([
-      { chain: 'ISTIO_INBOUND', missing: [['-p', 'tcp', '-m', 'tcp', '--dport', '22', '-j', 'RETURN']], extra: [] },
+      { chain: 'ISTIO_INBOUND', missing: [['-p', 'tcp', '-m', 'tcp', '--dport', '15021', '-j', 'RETURN']], extra: [] },
       { chain: 'ISTIO_OUTPUT', missing: [], extra: [['-d', '1.2.3.4/32', '-j', 'RETURN']] },
     ]);
   });
@@ -113,12 +113,14 @@ describe('iptables plans', () => {
     expect(diff(tproxy, 'v4', live).inSync).to.equal(true);
   });
 
-  it('re-adds our jumps in order when they were reordered', () => {
+  it('re-adds our jumps exactly once when one was duplicated or replaced by an older spelling', () => {
     const dns = ruleSetOf('-i', '*', '--redirect-dns', '--capture-all-dns');
-    const live = applyRestore(applyRestore(EMPTY_STATE, renderRestore(dns, 'v4')), '*nat\n-D OUTPUT -p tcp -j ISTIO_OUTPUT\n-A OUTPUT -p tcp -j ISTIO_OUTPUT\nCOMMIT\n');
+    // Jumps as an older mizzen (Istio 1.11 layout) wrote them, next to a duplicate of the current one.
+    const live = applyRestore(applyRestore(EMPTY_STATE, renderRestore(dns, 'v4')), '*nat\n-A OUTPUT -p tcp -j ISTIO_OUTPUT\n-A OUTPUT -j ISTIO_OUTPUT\n-A OUTPUT -p udp -j ISTIO_OUTPUT_DNS\nCOMMIT\n');
     expect(diff(dns, 'v4', live).chains.map((c) => c.reason)).to.deep.equal(['jumps-differ']);
     const fixed = applyRestore(live, planApply(dns, 'v4', live) ?? '');
-    expect(findChain(fixed, 'nat', 'OUTPUT')?.rules).to.deep.equal([['-p', 'tcp', '-j', 'ISTIO_OUTPUT'], ['-p', 'udp', '-j', 'ISTIO_OUTPUT_DNS']]);
+    expect(findChain(fixed, 'nat', 'OUTPUT')?.rules).to.deep.equal([['-j', 'ISTIO_OUTPUT']]);
+    expect(diff(dns, 'v4', fixed).inSync).to.equal(true);
   });
 });
 

@@ -93,7 +93,7 @@ describe('CNI race repair: pods that started before the agent (real netns, cnito
   it('restores rules that drift later, by itself (periodic check), with an Event', async () => {
     const before = await lab.iptablesSave(netnsOf('r2'));
     await sh('ip', ['netns', 'exec', netnsOf('r2'), 'iptables', '-t', 'nat', '-F', 'ISTIO_REDIRECT']);
-    await sh('ip', ['netns', 'exec', netnsOf('r2'), 'iptables', '-t', 'nat', '-D', 'OUTPUT', '-p', 'tcp', '-j', 'ISTIO_OUTPUT']);
+    await sh('ip', ['netns', 'exec', netnsOf('r2'), 'iptables', '-t', 'nat', '-D', 'OUTPUT', '-j', 'ISTIO_OUTPUT']);
     await waitFor('r2 restored', async () => (await lab.iptablesSave(netnsOf('r2'))) === before, 30_000, 200);
     await waitFor('a TrafficRedirectRestored Event on r2', () => eventFor(c, ns, 'r2', 'TrafficRedirectRestored'));
     await lab.stopAgent(agent);
