@@ -28,6 +28,11 @@ export const SUBCOMMANDS: readonly { name: string; description: string; load: ()
     load: async () => (await import('./agent.js')).registerAgent,
   },
   {
+    name: 'cni',
+    description: 'Inspect what the CNI node agent does to pods',
+    load: async () => (await import('./cnirules.js')).registerCni,
+  },
+  {
     name: 'tag',
     description: 'Revision tags: stable names (istio.io/rev=<tag>) that point at a control plane revision',
     load: async () => (await import('./tag.js')).registerTag,

@@ -15,6 +15,10 @@ import {
   renderSave,
   resolveConfig,
 } from '../../src/iptables/index.js';
+import { parse as parseYaml } from 'yaml';
+import type { V1Pod } from '@kubernetes/client-node';
+import { desiredFor } from '../../src/agent/handler.js';
+import { POD_CASES } from '../agent/podcases.js';
 import { CASES } from './cases.js';
 
 const enabled = process.env.MIZZEN_NETNS_TESTS === '1';
@@ -26,6 +30,12 @@ function sh(cmd: string, args: string[], input?: string): string {
 }
 
 const ruleSetOf = (argv: readonly string[], env: Record<string, string> = {}, host: HostFiles = {}): RuleSet => buildRuleSet(resolveConfig(parseArgs(argv).flags, env, host));
+
+function podRuleSet(yaml: string, ipv6: boolean): RuleSet {
+  const want = desiredFor(parseYaml(yaml) as V1Pod, ipv6 ? ['10.0.0.1/32', 'fd00::1/128'] : ['10.0.0.1/32'], { excludeNamespaces: [] });
+  if (!('ruleSet' in want) || want.ruleSet === undefined) throw new Error('the pod is not redirected');
+  return want.ruleSet;
+}
 
 (enabled ? describe : describe.skip)('iptables on the real kernel (MIZZEN_NETNS_TESTS=1)', function () {
   this.timeout(30_000);
@@ -48,9 +58,14 @@ const ruleSetOf = (argv: readonly string[], env: Record<string, string> = {}, ho
         await executor.cleanup({ ...opts, families: ['v4', 'v6'] });
       });
 
-      for (const c of CASES) {
+      const cases = [
+        ...CASES.map((c) => ({ name: c.name, ruleSet: () => ruleSetOf(c.argv, c.env, c.host) })),
+        // What the agent programs for pod manifests (mizzen cni rules), e.g. the proxy's uid/gid from its securityContext.
+        ...POD_CASES.filter((c) => c.golden !== undefined).map((c) => ({ name: `pod: ${c.name}`, ruleSet: () => podRuleSet(c.yaml, c.ipv6 ?? false) })),
+      ];
+      for (const c of cases) {
         it(`accepts, reads back identically and cleans up: ${c.name}`, async () => {
-          const ruleSet = ruleSetOf(c.argv, c.env, c.host);
+          const ruleSet = c.ruleSet();
           const first = await executor.apply(ruleSet, opts);
           expect(first.changed).to.equal(true);
           for (const drift of await executor.check(ruleSet, opts)) expect(drift, drift.family).to.deep.include({ inSync: true, chains: [] });
