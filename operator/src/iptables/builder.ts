@@ -384,7 +384,8 @@ function buildFamily(cfg: IptablesConfig, family: Family): FamilyRules {
   return { family, tables: tables.filter((tr) => tr.chains.length > 0) };
 }
 
-function ipCommands(cfg: IptablesConfig): IpCommand[] {
+/** The ip state a config needs (IPv6 ::6 on lo, TPROXY policy routing), for either backend. */
+export function ipCommandsOf(cfg: IptablesConfig): IpCommand[] {
   const out: IpCommand[] = [];
   const inboundOn = cfg.inboundPorts.all || cfg.inboundPorts.items.length > 0;
   for (const family of familiesOf(cfg)) {
@@ -399,7 +400,7 @@ function ipCommands(cfg: IptablesConfig): IpCommand[] {
 
 /** Builds the complete desired rule set for a config. */
 export function buildRuleSet(cfg: IptablesConfig): RuleSet {
-  return { families: familiesOf(cfg).map((f) => buildFamily(cfg, f)), ipCommands: ipCommands(cfg) };
+  return { families: familiesOf(cfg).map((f) => buildFamily(cfg, f)), ipCommands: ipCommandsOf(cfg) };
 }
 
 /** The rules of one family, or an empty family when the rule set does not program it. */

@@ -5,6 +5,10 @@ import { buildRuleSet } from './builder.js';
 import { ConfigError, type Env, FLAGS, type FlagName, type FlagSpec, type HostFiles, type RawFlags, flagLabel, parseBool, resolveConfig } from './config.js';
 import { DryRunExecutor, IptablesCommandError, type IptablesExecutor, type ApplyResult } from './executor.js';
 import { SaveParseError } from './parse.js';
+import { type IptablesConfig } from './config.js';
+import { buildNftRuleSet, renderNft } from './nft.js';
+import { type NftApplyResult, NftExecutor } from './nftexec.js';
+import { commandLine, ipBatchCommand, planIp } from './restore.js';
 
 export interface CliIo {
   readonly stdout: { write(chunk: string): unknown };
@@ -124,13 +128,38 @@ function report(result: ApplyResult): string {
   return out.join('');
 }
 
+/** What --native-nftables --dry-run prints: the nft transaction for a fresh netns, then the ip batches. */
+export function renderNftDryRun(config: IptablesConfig): string {
+  const ruleSet = buildNftRuleSet(config);
+  const parts = [`# nft -f -\n${renderNft(ruleSet)}`];
+  for (const family of ruleSet.families) {
+    const ip = planIp({ families: [], ipCommands: ruleSet.ipCommands }, family);
+    if (ip !== undefined) parts.push(`# ${commandLine(ipBatchCommand(family))}\n${ip}`);
+  }
+  return parts.join('');
+}
+
+function reportNft(result: NftApplyResult): string {
+  const out = [result.nftInput === undefined ? '# nft: already in sync, nothing applied\n' : `# nft: applied\n${result.nftInput}`];
+  for (const ip of result.ipInputs) out.push(`# ip (${ip.family}): applied\n${ip.input}`);
+  out.push(`# ${result.spawns} processes\n`);
+  return out.join('');
+}
+
 /**
  * Runs `mizzen iptables` with the arguments after the subcommand. `env` is the process environment (read by the
  * caller), `executor` the one that touches the netns (ignored with --dry-run), `host` reads /etc/resolv.conf and
  * /etc/group when a value needs them. Returns the exit code; a mistake or a failed command is one line on stderr
  * and exit code 1.
  */
-export async function runIptablesCommand(argv: readonly string[], env: Env, io: CliIo, executor: IptablesExecutor, host: HostFiles = {}): Promise<number> {
+export async function runIptablesCommand(
+  argv: readonly string[],
+  env: Env,
+  io: CliIo,
+  executor: IptablesExecutor,
+  host: HostFiles = {},
+  nftExecutor: NftExecutor = new NftExecutor(),
+): Promise<number> {
   try {
     const args = parseArgs(argv);
     if (args.help) {
@@ -138,6 +167,10 @@ export async function runIptablesCommand(argv: readonly string[], env: Env, io: 
       return 0;
     }
     const config = resolveConfig(args.flags, env, host);
+    if (config.nativeNftables) {
+      io.stdout.write(config.dryRun ? renderNftDryRun(config) : reportNft(await nftExecutor.apply(buildNftRuleSet(config))));
+      return 0;
+    }
     const ruleSet = buildRuleSet(config);
     if (config.dryRun) {
       const dry = new DryRunExecutor();

@@ -65,6 +65,8 @@ export interface IptablesConfig {
   readonly ipv4LoopbackCidr: Cidr;
   /** --dry-run */
   readonly dryRun: boolean;
+  /** --native-nftables: program inet tables with nft instead of iptables chains (same capture semantics). */
+  readonly nativeNftables: boolean;
 }
 
 /** A configuration value is invalid; `source` names the flag, environment variable or annotation. */
@@ -110,6 +112,7 @@ export const DEFAULT_CONFIG: IptablesConfig = {
   ownerGroups: { mode: 'all-except', groups: [] },
   ipv4LoopbackCidr: LOOPBACK,
   dryRun: false,
+  nativeNftables: false,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -323,6 +326,7 @@ export const FLAGS = [
   { long: 'capture-all-dns', env: 'CAPTURE_ALL_DNS', boolean: true, help: 'Capture DNS to every server, not only --dns-servers' },
   { long: 'drop-invalid', env: 'DROP_INVALID', boolean: true, help: 'Drop packets in conntrack state INVALID (default $INVALID_DROP)' },
   { long: 'ipv6', boolean: true, help: 'Also program ip6tables (the pod has an IPv6 address)' },
+  { long: 'native-nftables', boolean: true, help: 'Program native nftables (inet tables istio-proxy-nat/-mangle/-raw, one nft -f) instead of iptables' },
   { long: 'dns-servers', help: 'Comma list of the DNS servers captured by --redirect-dns (default: the nameservers of /etc/resolv.conf)' },
 ] as const satisfies readonly FlagSpec[];
 
@@ -471,6 +475,7 @@ export function resolveConfig(flags: RawFlags, env: Env, host: HostFiles = {}): 
     ownerGroups: parseOwnerGroups(includeGroups, excludeGroups, ENV_OWNER_GROUPS, ENV_OWNER_GROUPS_EXCLUDE, groupDatabase(host, includeGroups, excludeGroups)),
     ipv4LoopbackCidr: loopback === undefined ? d.ipv4LoopbackCidr : parseIpv4LoopbackCidr(loopback, ENV_IPV4_LOOPBACK_CIDR),
     dryRun: parsed(get, 'dry-run', parseBool, false),
+    nativeNftables: parsed(get, 'native-nftables', parseBool, false),
   };
 }
 

@@ -4,8 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import {
   type HostFiles,
+  type NftRuleSet,
   type RuleSet,
   DryRunExecutor,
+  buildNftRuleSet,
+  nftDiff,
+  parseNftList,
+  planNftApply,
+  renderNftDryRun,
   buildRuleSet,
   diff,
   parseArgs,
@@ -81,3 +87,30 @@ describe('iptables golden rule sets', () => {
     });
   }
 });
+
+describe('native nftables golden rule sets', () => {
+  for (const c of CASES) {
+    it(`istio-iptables --native-nftables ${c.argv.join(' ') || '(no flags)'}: ${c.name} (nft/${c.golden}.golden)`, async () => {
+      const config = resolveConfig(parseArgs(c.argv).flags, c.env ?? {}, c.host ?? {});
+      await golden(`nft/${c.golden}`, renderNftDryRun(config));
+      let out = '';
+      const code = await runIptablesCommand([...c.argv, '--native-nftables', '--dry-run'], c.env ?? {}, { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => undefined } }, throwingExecutor, c.host);
+      expect([code, out]).to.deep.equal([0, await readFile(path.join(here, 'testdata', 'nft', `${c.golden}.golden`), 'utf8')]);
+      // Read back from nft's own listing of exactly these tables, the rule set is in sync and the plan empty.
+      const ruleSet = buildNftRuleSet(config);
+      const live = parseNftList(listing(ruleSet));
+      expect(nftDiff(ruleSet, live).inSync).to.equal(true);
+      expect(planNftApply(ruleSet, live)).to.equal(undefined);
+    });
+  }
+});
+
+/** The tables as `nft list ruleset` prints them, with counter values. */
+function listing(ruleSet: NftRuleSet): string {
+  return ruleSet.tables
+    .map((t) => {
+      const chains = t.chains.map((ch) => `\tchain ${ch.name} {\n${ch.base === undefined ? '' : `\t\t${ch.base}\n`}${ch.rules.map((r) => `\t\t${r.replace(/\bcounter\b/, 'counter packets 3 bytes 180')}\n`).join('')}\t}\n`);
+      return `table inet ${t.name} {\n${chains.join('\n')}}\n`;
+    })
+    .join('');
+}
