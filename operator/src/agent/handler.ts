@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   type Family,
+  type IptablesConfig,
   type IptablesExecutor,
   type RuleSet,
   AnnotationError,
@@ -31,14 +32,17 @@ export const EVENT_REASON = {
   deleted: 'UninitializedPodDeleted',
 } as const;
 
-export type Desired = { readonly decision: Decision; readonly ruleSet?: RuleSet } | { readonly decision: Decision; readonly error: AnnotationError };
+export type Desired =
+  | { readonly decision: Decision; readonly ruleSet?: RuleSet; readonly config?: IptablesConfig }
+  | { readonly decision: Decision; readonly error: AnnotationError };
 
 /** The pod's desired redirection: skip, a rule set, or the invalid annotation that prevents one. */
 export function desiredFor(pod: V1Pod, ips: readonly string[], settings: DecideSettings): Desired {
   const decision = decide(pod, settings);
   if (!decision.redirect) return { decision };
   try {
-    return { decision, ruleSet: buildRuleSet(configFromPod(podTraffic(pod, ips))) };
+    const config = configFromPod(podTraffic(pod, ips));
+    return { decision, ruleSet: buildRuleSet(config), config };
   } catch (err) {
     if (err instanceof AnnotationError) return { decision, error: err };
     throw err;

@@ -4,7 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { type CniConfig, cniConfigFromData, resolveCniConfig } from '../render/cniconfig.js';
 import { InvalidSpecError } from '../render/errors.js';
-import { renderRuleSet } from '../iptables/index.js';
+import { renderNftDryRun, renderRuleSet } from '../iptables/index.js';
 import { desiredFor } from './handler.js';
 
 export interface CniRulesInput {
@@ -53,10 +53,13 @@ function yamlValue(text: string, source: string): unknown {
   return first.toJS() ?? {};
 }
 
-/** values.cni itself, or values (with a cni key), or a whole IstioOperator. */
-function valuesCni(value: unknown): unknown {
-  const v = (value ?? {}) as { cni?: unknown; values?: { cni?: unknown }; spec?: { values?: { cni?: unknown } } };
-  return v.spec?.values?.cni ?? v.values?.cni ?? v.cni ?? value ?? {};
+type Values = { cni?: unknown; global?: unknown };
+
+/** values.cni itself, or values (with cni and global keys), or a whole IstioOperator. */
+function valuesOf(value: unknown): { cni: unknown; global: unknown } {
+  const v = (value ?? {}) as Values & { values?: Values; spec?: { values?: Values } };
+  const values = v.spec?.values ?? v.values ?? (v.cni !== undefined || v.global !== undefined ? v : undefined);
+  return values === undefined ? { cni: value ?? {}, global: {} } : { cni: values.cni ?? {}, global: values.global ?? {} };
 }
 
 function settingsOf(input: CniRulesInput): CniConfig {
@@ -64,7 +67,8 @@ function settingsOf(input: CniRulesInput): CniConfig {
   try {
     if (input.settings === undefined) return cniConfigFromData({});
     if ('data' in input.settings) return cniConfigFromData(input.settings.data);
-    return resolveCniConfig(valuesCni(yamlValue(input.settings.values, source)));
+    const { cni, global } = valuesOf(yamlValue(input.settings.values, source));
+    return resolveCniConfig(cni, global);
   } catch (err) {
     if (err instanceof InvalidSpecError) throw new InputError(`${source}: ${err.message}`);
     throw err;
@@ -93,5 +97,7 @@ export function cniRules(input: CniRulesInput): CniRulesOutput {
     return { exitCode: 1, stdout: '', stderr: `Error: pod ${ref} has an invalid annotation ${want.error.annotation}: ${want.error.detail}\n` };
   }
   const head = `# pod ${ref}: ${d.redirect ? 'redirect' : 'skip'} (${d.reason}): ${d.message}\n`;
-  return { exitCode: 0, stdout: want.ruleSet === undefined ? head : head + renderRuleSet(want.ruleSet), stderr: '' };
+  if (want.ruleSet === undefined || want.config === undefined) return { exitCode: 0, stdout: head, stderr: '' };
+  // values.global.nativeNftables: the agent programs the pod with native nftables, from the same config.
+  return { exitCode: 0, stdout: head + (settings.nativeNftables ? renderNftDryRun(want.config) : renderRuleSet(want.ruleSet)), stderr: '' };
 }

@@ -23,6 +23,8 @@ export interface CniConfig {
   chained: boolean;
   logLevel: string;
   repair: CniRepairSettings;
+  /** values.global.nativeNftables: the agent programs pods with native nftables instead of iptables. */
+  nativeNftables: boolean;
 }
 
 /**
@@ -57,8 +59,9 @@ function repairSettings(value: unknown): CniRepairSettings {
   };
 }
 
-/** values.cni (already laid over the profile's defaults) as a validated CniConfig. */
-export function resolveCniConfig(valuesCni: unknown): CniConfig {
+/** values.cni (already laid over the profile's defaults) and values.global as a validated CniConfig. */
+export function resolveCniConfig(valuesCni: unknown, valuesGlobal: unknown = {}): CniConfig {
+  const global = record(valuesGlobal, 'values.global');
   const cni = record(valuesCni, 'values.cni');
   const confFileName = stringOr(cni.cniConfFileName, 'values.cni.cniConfFileName', '');
   if (confFileName.includes('/') || confFileName === '.' || confFileName === '..') {
@@ -76,6 +79,7 @@ export function resolveCniConfig(valuesCni: unknown): CniConfig {
     chained: booleanOr(cni.chained, 'values.cni.chained', true),
     logLevel,
     repair: repairSettings(cni.repair),
+    nativeNftables: booleanOr(global.nativeNftables, 'values.global.nativeNftables', false),
   };
 }
 
@@ -95,6 +99,7 @@ export function cniConfigToData(cfg: CniConfig): Record<string, string> {
     'repair.initContainerName': cfg.repair.initContainerName,
     'repair.labelPods': String(cfg.repair.labelPods),
     'repair.repairPods': String(cfg.repair.repairPods),
+    nativeNftables: String(cfg.nativeNftables),
   };
 }
 
@@ -124,5 +129,6 @@ export function cniConfigFromData(data: Readonly<Record<string, string>>): CniCo
       brokenPodLabelKey: str('repair.brokenPodLabelKey', REPAIR_DEFAULTS.brokenPodLabelKey),
       brokenPodLabelValue: str('repair.brokenPodLabelValue', REPAIR_DEFAULTS.brokenPodLabelValue),
     },
+    nativeNftables: bool('nativeNftables', false),
   };
 }

@@ -272,7 +272,7 @@ export function resolveInstall(iop: IstioOperator): Install {
     istiodRemote,
     ingressGateways,
     egressGateways,
-    cniConfig: resolveCniConfig(values.cni),
+    cniConfig: resolveCniConfig(values.cni, global),
     cniImage: cniImage(cni, record(values.cni, 'values.cni')),
     remote,
     clusterName: stringOr(multiCluster.clusterName, 'values.global.multiCluster.clusterName', '') || 'Kubernetes',

@@ -58,6 +58,16 @@ describe('mizzen cni rules', () => {
     expect(run(shop).stdout).to.match(/redirect \(sidecar\)/);
   });
 
+  it('prints the native nftables transaction when values.global.nativeNftables is on, from the same config', async () => {
+    const c = POD_CASES.find((p) => p.golden === 'proxy-uid-gid');
+    if (c === undefined) throw new Error('no proxy-uid-gid case');
+    for (const settings of [{ values: 'global:\n  nativeNftables: true\n' }, { values: 'spec:\n  values:\n    global: {nativeNftables: true}\n' }, { data: { nativeNftables: 'true' } }]) {
+      const out = run(c.yaml, { settings });
+      expect(out.exitCode).to.equal(0);
+      await golden('proxy-uid-gid-nftables', out.stdout);
+    }
+  });
+
   it('puts a manifest without a namespace in "default", as kubectl does', () => {
     expect(run(podManifestYaml()).stdout).to.match(/^# pod default\/web-1: redirect/);
     expect(run(podManifestYaml(), { settings: { values: 'excludeNamespaces: [default]' } }).stdout).to.match(/skip \(excluded-namespace\)/);

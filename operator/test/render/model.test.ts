@@ -98,6 +98,7 @@ describe('CNI config', () => {
     chained: false,
     logLevel: 'debug',
     repair: { ...REPAIR_DEFAULTS, deletePods: false },
+    nativeNftables: true,
   };
 
   it('reads back what it writes', () => {
@@ -119,6 +120,12 @@ describe('CNI config', () => {
     const data = cniConfigData(iopWith({ values: { cni: { repair: true, cniBinDir: '/x/' } } }));
     expect(data['repair.enabled']).to.equal('true');
     expect(data.cniBinDir).to.equal('/x');
+    expect(data.nativeNftables).to.equal('false');
+  });
+
+  it('carries values.global.nativeNftables to the agent and rejects a non-boolean', () => {
+    expect(cniConfigData(iopWith({ values: { global: { nativeNftables: true } } })).nativeNftables).to.equal('true');
+    expect(() => cniConfigData(iopWith({ values: { global: { nativeNftables: 'yes' as unknown as boolean } } }))).to.throw(/values\.global\.nativeNftables/);
   });
 });
 

@@ -264,6 +264,10 @@ export interface GlobalValues {
    * Address of the external istiod that a remote cluster's proxies connect to.
    */
   remotePilotAddress?: string;
+  /**
+   * Program sidecar traffic redirection with native nftables (inet tables istio-proxy-nat, istio-proxy-mangle, istio-proxy-raw) instead of iptables, as Istio 1.27+ does.
+   */
+  nativeNftables?: boolean;
   multiCluster?: {
     clusterName?: string;
     [k: string]: unknown;

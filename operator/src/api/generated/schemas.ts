@@ -1788,6 +1788,10 @@ export const schemas: Readonly<Record<CrdKey, Readonly<Record<string, unknown>>>
                     "description": "Address of the external istiod that a remote cluster's proxies connect to.",
                     "type": "string"
                   },
+                  "nativeNftables": {
+                    "description": "Program sidecar traffic redirection with native nftables (inet tables istio-proxy-nat, istio-proxy-mangle, istio-proxy-raw) instead of iptables, as Istio 1.27+ does.",
+                    "type": "boolean"
+                  },
                   "multiCluster": {
                     "type": "object",
                     "x-kubernetes-preserve-unknown-fields": true,
