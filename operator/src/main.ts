@@ -21,7 +21,8 @@ export interface RunningOperator {
 export async function startOperator(config: OperatorConfig): Promise<RunningOperator> {
   const log = createLogger({ level: config.logLevel, format: config.logFormat, component: 'operator' });
   const kc = KubeClient.loadConfig(config.kubeconfig);
-  const client = await KubeClient.create(kc);
+  const rateLimit = { qps: config.apiQps, burst: Math.max(1, config.apiBurst) };
+  const client = await KubeClient.create(kc, undefined, rateLimit);
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((r) => (resolveDone = r));
   const manager: Manager = new Manager(
@@ -47,7 +48,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
     manager.add(iop.controller(manager, log));
   }
   if (config.controllers.includes('revisiontag')) {
-    const tags = new RevisionTagReconciler(await KubeClient.create(kc, REVISIONTAG_FIELD_MANAGER), manager, events, log.child({ controller: 'revisiontag' }));
+    const tags = new RevisionTagReconciler(await KubeClient.create(kc, REVISIONTAG_FIELD_MANAGER, rateLimit), manager, events, log.child({ controller: 'revisiontag' }));
     manager.add(tags.controller(manager, log));
   }
   if (config.controllers.includes('serviceexport')) {

@@ -28,6 +28,9 @@ export interface OperatorConfig {
   clusterSetId?: string;
   /** How often the MCS controller probes each peer cluster's /readyz. */
   peerProbeIntervalMs: number;
+  /** Client-side limit of API requests per client: sustained per second and burst (0 qps: no limit). */
+  apiQps: number;
+  apiBurst: number;
 }
 
 export interface OperatorFlags {
@@ -66,6 +69,12 @@ export function parseDuration(text: string, flag: string): number {
   if (!m) throw new ConfigError(`${flag} must be a duration such as 15s or 500ms, got "${text}"`);
   const n = Number(m[1]);
   return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+function parseCount(text: string, name: string): number {
+  const n = Number(text.trim());
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a whole number of 0 or more, got "${text}"`);
+  return n;
 }
 
 function envBool(v: string | undefined): boolean | undefined {
@@ -111,6 +120,8 @@ export function loadOperatorConfig(flags: OperatorFlags, env: NodeJS.ProcessEnv 
     ...(clusterId ? { clusterId } : {}),
     ...(clusterSetId ? { clusterSetId } : {}),
     peerProbeIntervalMs: parseDuration(pick(undefined, ['MIZZEN_PEER_PROBE_INTERVAL'], '2s'), 'MIZZEN_PEER_PROBE_INTERVAL'),
+    apiQps: parseCount(pick(undefined, ['MIZZEN_KUBE_API_QPS'], '200'), 'MIZZEN_KUBE_API_QPS'),
+    apiBurst: parseCount(pick(undefined, ['MIZZEN_KUBE_API_BURST'], '400'), 'MIZZEN_KUBE_API_BURST'),
   };
 }
 

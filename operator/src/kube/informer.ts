@@ -1,9 +1,49 @@
-import { ListWatch, Watch, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import type { KubeClient, ListOptions } from './client.js';
 import { type ResourceType, resourcePath } from './resources.js';
 import { errorMessage } from './errors.js';
 import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
+
+/**
+ * What the caches keep of an object: everything but the field sets of its managedFields (who applied it and when
+ * stays, for appliedByUs and the IstioOperator controller's change detection). The field sets are most of an
+ * object's size and nothing reads them. apiVersion and kind are set when the server left them out (LIST items).
+ * Changes the object in place: it is fresh from the wire and not shared yet.
+ */
+export function trimForCache<T extends KubernetesObject>(obj: T, type: ResourceType): T {
+  obj.apiVersion ??= type.apiVersion;
+  obj.kind ??= type.kind;
+  const md = obj.metadata;
+  if (md?.managedFields) {
+    md.managedFields = md.managedFields.map((f) => ({
+      ...(f.manager === undefined ? {} : { manager: f.manager }),
+      ...(f.operation === undefined ? {} : { operation: f.operation }),
+      ...(f.subresource === undefined ? {} : { subresource: f.subresource }),
+      ...(f.time === undefined ? {} : { time: f.time }),
+    }));
+  }
+  return obj;
+}
+
+/** client-node's Watch with every object trimmed (trimForCache) before ListWatch caches it. */
+class TrimmingWatch extends Watch {
+  constructor(
+    config: KubeConfig,
+    private readonly type: ResourceType,
+  ) {
+    super(config);
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: KubernetesObject, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(path, queryParams, (phase, obj: KubernetesObject, raw) => callback(phase, phase === 'ERROR' || phase === 'BOOKMARK' ? obj : trimForCache(obj, this.type), raw), done);
+  }
+}
 
 export type EventType = 'add' | 'update' | 'delete';
 export type InformerHandler<T> = (type: EventType, obj: T) => void;
@@ -48,20 +88,22 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   ) {
     this.clock = opts.clock ?? realClock;
     const path = resourcePath(type, opts.namespace);
+    // resourceVersion "0": the API server answers from its watch cache instead of a quorum read of etcd.
+    const listOpts: ListOptions = { namespace: opts.namespace, labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, resourceVersion: '0' };
     const listFn = async (): Promise<KubernetesListObject<T>> => {
-      const list = await client.list<T>(type, opts);
+      const list = await client.list<T>(type, listOpts);
+      for (const o of list.items) trimForCache(o, type);
       this.stats.lists++;
       // ListWatch fills its cache from this list in the continuation of our promise (a microtask); a macrotask
       // later the items are in, and only then is the informer synced.
       setImmediate(() => this.markSynced());
       return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: list.resourceVersion }, items: list.items };
     };
-    this.lw = new ListWatch<T>(path, new Watch(client.kubeConfig), listFn, false, opts.labelSelector, opts.fieldSelector);
+    this.lw = new ListWatch<T>(path, new TrimmingWatch(client.kubeConfig, type), listFn, false, opts.labelSelector, opts.fieldSelector);
     const forward = (type: EventType) => (obj: T) => {
       this.lastActivity = this.clock.now();
       this.failures = 0;
-      const typed = { ...obj, apiVersion: obj.apiVersion ?? this.type.apiVersion, kind: obj.kind ?? this.type.kind };
-      for (const h of this.handlers) h(type, typed);
+      for (const h of this.handlers) h(type, obj);
     };
     this.lw.on('add', forward('add'));
     this.lw.on('update', forward('update'));
@@ -90,13 +132,14 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     return new Promise((resolve) => this.syncWaiters.push(resolve));
   }
 
+  /** The cached object itself, not a copy: callers must not change it. */
   get(name: string, namespace?: string): T | undefined {
-    const obj = this.lw.get(name, namespace);
-    return obj ? { ...obj, apiVersion: obj.apiVersion ?? this.type.apiVersion, kind: obj.kind ?? this.type.kind } : undefined;
+    return this.lw.get(name, namespace);
   }
 
+  /** The cached objects themselves in a new array (ListWatch builds one per call): callers must not change them. */
   list(namespace?: string): T[] {
-    return this.lw.list(namespace).map((o) => ({ ...o, apiVersion: o.apiVersion ?? this.type.apiVersion, kind: o.kind ?? this.type.kind }));
+    return this.lw.list(namespace) as T[];
   }
 
   start(): void {
