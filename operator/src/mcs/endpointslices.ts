@@ -35,6 +35,8 @@ export interface SliceTarget {
   readonly ipFamilies: readonly string[];
   /** Owner reference to the live ServiceImport, once it has a uid. */
   readonly owner?: V1OwnerReference | undefined;
+  /** The name the import gives its unnamed port (MergedService.unnamedPortName): slice ports named "" take it. */
+  readonly unnamedPortName?: string | undefined;
 }
 
 const ADDRESS_TYPES = ['IPv4', 'IPv6'];
@@ -66,9 +68,10 @@ export function isReady(ep: V1Endpoint): boolean {
   return ep.conditions?.ready !== false;
 }
 
-function slicePort(p: DiscoveryV1EndpointPort): DiscoveryV1EndpointPort {
+function slicePort(p: DiscoveryV1EndpointPort, unnamedPortName: string | undefined): DiscoveryV1EndpointPort {
+  const name = !p.name && unnamedPortName ? unnamedPortName : p.name;
   return {
-    ...(p.name !== undefined ? { name: p.name } : {}),
+    ...(name !== undefined ? { name } : {}),
     protocol: p.protocol || 'TCP',
     ...(p.port !== undefined ? { port: p.port } : {}),
     ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}),
@@ -115,7 +118,7 @@ function groupEndpoints(target: SliceTarget, sourceSlices: readonly V1EndpointSl
   const groups = new Map<string, Group>();
   for (const slice of sourceSlices) {
     if (!ADDRESS_TYPES.includes(slice.addressType) || !families.includes(slice.addressType)) continue;
-    const ports = (slice.ports ?? []).map(slicePort).sort(compareSlicePorts);
+    const ports = (slice.ports ?? []).map((p) => slicePort(p, target.unnamedPortName)).sort(compareSlicePorts);
     const id = `${slice.addressType}|${JSON.stringify(ports)}`;
     const group = groups.get(id) ?? { addressType: slice.addressType, ports, endpoints: new Map<string, V1Endpoint>() };
     groups.set(id, group);

@@ -23,6 +23,7 @@ export {
   resolveClusters,
   exportStatus,
   clustersSyncedCondition,
+  sameJson,
   type ClusterReadState,
   type ClusterReport,
   type ExportStatus,

@@ -1,7 +1,9 @@
 // Merging the valid exports of one service into the properties of its ServiceImport, and the conflicts that
 // merge finds. KEP-1645 "Constraints and Conflict Resolution":
 //   - ports are the union of the constituent Services' ports, merged "first based on port name then by the
-//     protocol and port number pair"; a clash is a PortConflict and the oldest definition wins;
+//     protocol and port number pair"; a clash leaves the younger port out (the oldest definition wins). mcs-api
+//     v0.5.0 raises PortConflict "if the ports are not identical in all the constituent Services": any difference
+//     in the port sets, a port present in one and missing in another included, is a conflict; the union stays;
 //   - headlessness and session affinity are global properties resolved by the conflict resolution policy:
 //     the oldest export wins and a Conflict condition is set "on all ServiceExports for the conflicted service".
 // mcs-api v0.5.0 adds the same rule for sessionAffinityConfig, internalTrafficPolicy, trafficDistribution and the
@@ -34,6 +36,11 @@ export interface ExportedService {
 export type MergedService = Omit<ExportedService, 'clusterId'> & {
   /** The exporting clusters, sorted. */
   readonly clusters: readonly string[];
+  /**
+   * The name `ports` gives the port that is unnamed in the exporters' Services, when the union has other ports
+   * too (see nameForUnnamedPort); mirrored slice ports named "" take this name.
+   */
+  readonly unnamedPortName?: string | undefined;
 };
 
 export interface ConflictDetail {
@@ -114,8 +121,8 @@ interface AcceptedPort {
   readonly clusterId: string;
 }
 
-interface PortClash {
-  readonly field: string;
+/** A port left out of the union because its name or its (protocol, port) is taken by an older export's port. */
+export interface PortClash {
   readonly loser: string;
   readonly winner: string;
   readonly text: string;
@@ -127,20 +134,41 @@ export function formatPort(p: ImportPort): string {
 }
 
 function clashOf(p: ImportPort, clusterId: string, winner: AcceptedPort): PortClash {
-  const field = `port ${winner.port.name ? `"${winner.port.name}"` : `${winner.port.protocol}/${winner.port.port}`}`;
   return {
-    field,
     loser: clusterId,
     winner: winner.clusterId,
-    text: `cluster "${clusterId}" has ${formatPort(p)}, the oldest export (cluster "${winner.clusterId}") has ${formatPort(winner.port)}`,
+    text: `"${clusterId}"'s ${formatPort(p)} clashes with ${formatPort(winner.port)} of "${winner.clusterId}" and is left out`,
   };
 }
 
 /**
- * The union of the ports, oldest export first: a port joins when neither its name nor its (protocol, port) is
- * taken. Same name and same (protocol, port) is the same port; a different appProtocol on it is a clash too.
+ * The name the union gives its unnamed port when it has other ports: a Service with several ports needs every one
+ * named, so the derived Service would be rejected otherwise. "<protocol>-<port>" in lower case, with "-2", "-3"...
+ * added if another port of the union has that name already.
  */
-export function mergePorts(services: readonly ExportedService[]): { ports: ImportPort[]; clashes: PortClash[] } {
+export function nameForUnnamedPort(port: ImportPort, taken: ReadonlySet<string>): string {
+  const base = `${port.protocol.toLowerCase()}-${port.port}`;
+  let name = base;
+  for (let i = 2; taken.has(name); i++) name = `${base}-${i}`;
+  return name;
+}
+
+export interface PortUnion {
+  /** The union, sorted (comparePorts); its unnamed port, if it needed a name, under `unnamedPortName`. */
+  readonly ports: ImportPort[];
+  /** Ports left out of the union, oldest export's first. */
+  readonly clashes: PortClash[];
+  /** The name given to the union's unnamed port because the union has several ports (see nameForUnnamedPort). */
+  readonly unnamedPortName: string | undefined;
+}
+
+/**
+ * The union of the ports (KEP-1645 "Service Port": merged first by name, then by protocol and port), oldest
+ * export first: a port joins when neither its name nor its (protocol, port) is taken. Same name and same
+ * (protocol, port) is the same port; a different appProtocol on it is a clash too. An unnamed port next to others
+ * gets a name (nameForUnnamedPort).
+ */
+export function mergePorts(services: readonly ExportedService[]): PortUnion {
   const byName = new Map<string, AcceptedPort>();
   const byNumber = new Map<string, AcceptedPort>();
   const clashes: PortClash[] = [];
@@ -158,20 +186,63 @@ export function mergePorts(services: readonly ExportedService[]): { ports: Impor
       }
     }
   }
-  const ports = [...byName.values()].map((a) => a.port).sort(comparePorts);
-  return { ports, clashes };
+  let ports = [...byName.values()].map((a) => a.port);
+  const unnamed = byName.get('');
+  let unnamedPortName: string | undefined;
+  if (unnamed && ports.length > 1) {
+    const name = nameForUnnamedPort(unnamed.port, new Set(byName.keys()));
+    unnamedPortName = name;
+    ports = ports.map((p) => (p === unnamed.port ? { name, ...p } : p));
+  }
+  return { ports: ports.sort(comparePorts), clashes, unnamedPortName };
 }
 
-function portConflict(clashes: readonly PortClash[], total: number): ConflictDetail | undefined {
-  const first = clashes[0];
-  if (!first) return undefined;
-  const losers = [...new Set(clashes.map((c) => c.loser))].sort(compareStrings);
+const portId = (p: ImportPort): string => `${p.name ?? ''}|${p.protocol}|${p.port}|${p.appProtocol ?? ''}`;
+
+/** At most this many ports are named per cluster in a conflict message. */
+const PORTS_SHOWN = 5;
+
+function listPorts(ports: readonly ImportPort[]): string {
+  const shown = [...ports].sort(comparePorts).slice(0, PORTS_SHOWN).map(formatPort);
+  return ports.length > PORTS_SHOWN ? `${shown.join(', ')} and ${ports.length - PORTS_SHOWN} more` : shown.join(', ');
+}
+
+/** How one export's ports differ from the oldest export's, e.g. `"c1" has "grpc" TCP/9090, lacks "http" TCP/80`. */
+function portDifference(svc: ExportedService, oldest: ExportedService): string | undefined {
+  const mine = new Set(svc.ports.map(portId));
+  const theirs = new Set(oldest.ports.map(portId));
+  const extra = svc.ports.filter((p) => !theirs.has(portId(p)));
+  const missing = oldest.ports.filter((p) => !mine.has(portId(p)));
+  if (extra.length === 0 && missing.length === 0) return undefined;
+  const parts = [...(extra.length > 0 ? [`has ${listPorts(extra)}`] : []), ...(missing.length > 0 ? [`lacks ${listPorts(missing)}`] : [])];
+  return `"${svc.clusterId}" ${parts.join(', ')}`;
+}
+
+/**
+ * mcs-api PortConflict: "the ports are not identical in all the constituent Services". Any export whose port set
+ * (name, protocol, port, appProtocol; in any order) differs from the oldest export's disagrees, a port present in
+ * one and missing in another included. The import keeps the union, so traffic keeps flowing to every port.
+ */
+function portConflict(services: readonly ExportedService[], union: PortUnion): ConflictDetail | undefined {
+  const [oldest, ...rest] = services;
+  if (!oldest) return undefined;
+  const differing = rest
+    .map((s) => ({ s, text: portDifference(s, oldest) }))
+    .filter((d): d is { s: ExportedService; text: string } => d.text !== undefined)
+    .sort((a, b) => compareStrings(a.s.clusterId, b.s.clusterId));
+  if (differing.length === 0) return undefined;
+  const clashes = union.clashes.length > 0 ? ` ${union.clashes.map((c) => c.text).join('; ')}: the oldest definition wins.` : '';
+  const named = union.unnamedPortName
+    ? ` The unnamed port is named "${union.unnamedPortName}" on the ServiceImport and its derived Service, since a Service with several ports needs every one named.`
+    : '';
   return {
     field: 'ports',
     reason: ExportReason.PortConflict,
-    clusters: losers,
-    winner: first.winner,
-    message: `Conflicting ports: ${losers.length}/${total} clusters disagree (${clashes.map((c) => c.text).join('; ')}); using the oldest definitions.`,
+    clusters: differing.map((d) => d.s.clusterId),
+    winner: oldest.clusterId,
+    message:
+      `Conflicting ports: ${differing.length}/${services.length} clusters differ from the oldest export, in cluster "${oldest.clusterId}" ` +
+      `(${differing.map((d) => d.text).join('; ')}); the ServiceImport has the union of the ports.${clashes}${named}`,
   };
 }
 
@@ -252,17 +323,18 @@ export function intersectFamilies(services: readonly ExportedService[]): { famil
 
 function mergeValid(services: readonly ExportedService[]): { service: MergedService; conflicts: ConflictDetail[] } {
   const oldest = services[0] as ExportedService;
-  const { ports, clashes } = mergePorts(services);
+  const union = mergePorts(services);
   const families = intersectFamilies(services);
   const conflicts = [
-    portConflict(clashes, services.length),
+    portConflict(services, union),
     ...fieldRules.map((r) => fieldConflict(r, services)),
     families.conflict,
     ...metadataRules.map((r) => fieldConflict(r, services)),
   ].filter((c): c is ConflictDetail => c !== undefined);
   const service: MergedService = {
     type: oldest.type,
-    ports,
+    ports: union.ports,
+    unnamedPortName: union.unnamedPortName,
     sessionAffinity: oldest.sessionAffinity,
     sessionAffinityTimeoutSeconds: oldest.sessionAffinityTimeoutSeconds,
     internalTrafficPolicy: oldest.internalTrafficPolicy,

@@ -20,6 +20,7 @@ import type { Verdict } from './validity.js';
 import { derivedServiceName } from './names.js';
 import { desiredDerivedService, desiredServiceImport, importIPs, importOwnerReference } from './serviceimport.js';
 import {
+  ANNOTATION_UNNAMED_PORT,
   ConditionType,
   ExportReason,
   ImportReason,
@@ -175,7 +176,7 @@ function canonical(value: unknown): unknown {
 }
 
 /** Equal as JSON, whatever the order of object keys. */
-function sameJson(a: unknown, b: unknown): boolean {
+export function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
@@ -311,7 +312,7 @@ function desiredFor(key: ServiceKey, merged: MergedService, participants: readon
   const synced = clustersSyncedCondition(merged.clusters, ctx.reports);
   out.importStatuses.push(importStatus(imp, liveImport, !clusterSetIP || ips.length > 0, synced, ctx.now));
   if (clusterSetIP) out.derived.push(desiredDerivedService(key, imp, owner));
-  mirror({ key, type: merged.type, ipFamilies: merged.ipFamilies, owner }, participants, ctx, out);
+  mirror({ key, type: merged.type, ipFamilies: merged.ipFamilies, owner, unnamedPortName: merged.unnamedPortName }, participants, ctx, out);
 }
 
 /** The slices of every participating (valid, readable) exporter. */
@@ -329,7 +330,8 @@ function mirror(target: SliceTarget, participants: readonly string[], ctx: PlanC
 function frozenTarget(key: ServiceKey, ctx: PlanContext): SliceTarget | undefined {
   const imp = ctx.live.imports.get(keyString(key));
   if (!imp?.spec?.type || !ctx.namespaces.has(key.namespace)) return undefined;
-  return { key, type: imp.spec.type, ipFamilies: imp.spec.ipFamilies ?? [], owner: importOwnerReference(imp) };
+  const unnamedPortName = imp.metadata.annotations?.[ANNOTATION_UNNAMED_PORT];
+  return { key, type: imp.spec.type, ipFamilies: imp.spec.ipFamilies ?? [], owner: importOwnerReference(imp), ...(unnamedPortName ? { unnamedPortName } : {}) };
 }
 
 // ---- deletions -----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import type { MergedService } from './merge.js';
 import { derivedServiceName } from './names.js';
 import {
   ANNOTATION_DERIVED_SERVICE,
+  ANNOTATION_UNNAMED_PORT,
   LABEL_MANAGED_BY,
   LABEL_SERVICE_NAME,
   MANAGED_BY,
@@ -43,6 +44,7 @@ export function desiredServiceImport(key: ServiceKey, merged: MergedService, opt
   const headless = merged.type === 'Headless';
   const annotations: Record<string, string> = { ...merged.exportedAnnotations };
   if (!headless) annotations[ANNOTATION_DERIVED_SERVICE] = derivedServiceName(key);
+  if (merged.unnamedPortName) annotations[ANNOTATION_UNNAMED_PORT] = merged.unnamedPortName;
   const spec: ServiceImport['spec'] = {
     type: merged.type,
     ports: merged.ports.map((p) => ({ ...p })),

@@ -68,6 +68,13 @@ export type McsObjectRole = 'service-import' | 'derived-service' | 'endpoint-sli
 /** mcs-api controllers/common.go DerivedServiceAnnotation: set on a ServiceImport, names its derived Service. */
 export const ANNOTATION_DERIVED_SERVICE = 'multicluster.kubernetes.io/derived-service';
 
+/**
+ * Set on a ServiceImport whose union of ports had to name a port that is unnamed in the exporters' Services (a
+ * Service with several ports needs every one named); its value is that name. The mirrored slices' ports named ""
+ * take it too, so kube-proxy matches them to the derived Service's port. Read back while the import is frozen.
+ */
+export const ANNOTATION_UNNAMED_PORT = 'mizzen.io/unnamed-port-name';
+
 /** At most this many endpoints per EndpointSlice, the EndpointSlice controller's default. */
 export const MAX_ENDPOINTS_PER_SLICE = 100;
 
@@ -113,6 +120,8 @@ export const ImportReason = {
   ClusterUnreachable: 'ClusterUnreachable',
   /** ClustersSynced=False: every such cluster is reachable, but one's caches have not synced. */
   ClusterNotSynced: 'ClusterNotSynced',
+  /** Ready=False: the API server rejected the derived Service (the message says why). */
+  DerivedServiceRejected: 'DerivedServiceRejected',
 } as const;
 
 /** mcs-api: "When multiple conflicts occurs the above reasons may be combined using commas." */

@@ -90,6 +90,18 @@ describe('mcs port merge', () => {
       ports: ['http TCP/80 http'],
       clashes: ['c1'],
     },
+    {
+      name: 'an unnamed port next to named ones is named after its protocol and number',
+      services: [exported('c0', [{ protocol: 'UDP', port: 53 }]), exported('c1', [{ name: 'metrics', protocol: 'TCP', port: 9090 }])],
+      ports: ['metrics TCP/9090', 'udp-53 UDP/53'],
+      clashes: [],
+    },
+    {
+      name: 'the name given to the unnamed port steps aside from a name the union already has',
+      services: [exported('c0', [{ protocol: 'TCP', port: 80 }]), exported('c1', [{ name: 'tcp-80', protocol: 'TCP', port: 8080 }])],
+      ports: ['tcp-80 TCP/8080', 'tcp-80-2 TCP/80'],
+      clashes: [],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -98,6 +110,19 @@ describe('mcs port merge', () => {
       expect(merged.clashes.map((x) => x.loser)).to.deep.equal(c.clashes);
     });
   }
+
+  it('a conflict lists the clusters that differ from the oldest export, and only those', () => {
+    const [group] = exportsByService(
+      [
+        exporter('c0', 'web', { svc: { ports: [{ name: 'http', port: 80 }] } }),
+        exporter('c1', 'web', { exp: { created: T[1] }, svc: { ports: [{ name: 'http', port: 80 }] } }),
+        exporter('c2', 'web', { exp: { created: T[1] }, svc: { ports: [] } }),
+      ].map((s) => ({ clusterId: s.clusterId, state: s })),
+    );
+    const merged = mergeService(group!);
+    expect(merged.conflicts.map((c) => ({ reason: c.reason, clusters: c.clusters, winner: c.winner }))).to.deep.equal([{ reason: 'PortConflict', clusters: ['c2'], winner: 'c0' }]);
+    expect(merged.conflictMessage).to.contain('1/3 clusters differ').and.contain('"c2" lacks "http" TCP/80');
+  });
 
   it('a conflict lists the clusters that disagree and the one that won', () => {
     const [group] = exportsByService(

@@ -117,7 +117,8 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'ports are the union across clusters by name then (protocol, port), with no conflict',
+    name: 'ports are the union across clusters by name then (protocol, port); a port one cluster lacks is a PortConflict on every export, naming that cluster',
+    locals: ['c0', 'c1'],
     snapshots: [
       exporter('c0', 'web', { svc: { ports: [{ name: 'http', port: 80 }] } }),
       exporter('c1', 'web', { exp: { created: T[1] }, svc: { ports: [{ name: 'http', port: 80 }, { name: 'grpc', port: 9090 }] } }),
@@ -127,7 +128,77 @@ const cases: Case[] = [
         { name: 'grpc', protocol: 'TCP', port: 9090 },
         { name: 'http', protocol: 'TCP', port: 80 },
       ]);
-      expect(cond(statusOf(p), 'Conflict')).to.include({ status: 'False', reason: 'NoConflicts' });
+      expect(p.derivedServices[0]?.spec?.ports?.map((x) => x.name)).to.deep.equal(['grpc', 'http']);
+      const conflict = cond(statusOf(p), 'Conflict');
+      expect(conflict).to.include({ status: 'True', reason: 'PortConflict' });
+      expect(conflict?.message).to.equal(
+        'Conflicting ports: 1/2 clusters differ from the oldest export, in cluster "c0" ("c1" has "grpc" TCP/9090); the ServiceImport has the union of the ports.',
+      );
+    },
+  },
+  {
+    name: 'disjoint extra ports on both sides (tcp/42 + udp/42 against tcp/42 + sctp/142) are a PortConflict, and the import has all three',
+    locals: ['c0', 'c1'],
+    snapshots: [
+      exporter('c0', 'web', { svc: { ports: [{ name: 'tcp', port: 42 }, { name: 'udp', port: 42, protocol: 'UDP' }] } }),
+      exporter('c1', 'web', { exp: { created: T[1] }, svc: { ports: [{ name: 'tcp', port: 42 }, { name: 'sctp', port: 142, protocol: 'SCTP' }] } }),
+    ],
+    check: (p) => {
+      expect(importOf(p)?.spec?.ports).to.deep.equal([
+        { name: 'sctp', protocol: 'SCTP', port: 142 },
+        { name: 'tcp', protocol: 'TCP', port: 42 },
+        { name: 'udp', protocol: 'UDP', port: 42 },
+      ]);
+      const conflict = cond(statusOf(p), 'Conflict');
+      expect(conflict).to.include({ status: 'True', reason: 'PortConflict' });
+      expect(conflict?.message).to.contain('("c1" has "sctp" SCTP/142, lacks "udp" UDP/42)');
+    },
+  },
+  {
+    name: 'the same ports in another order are no conflict',
+    snapshots: [
+      exporter('c0', 'web', { svc: { ports: [{ name: 'http', port: 80 }, { name: 'grpc', port: 9090 }] } }),
+      exporter('c1', 'web', { exp: { created: T[1] }, svc: { ports: [{ name: 'grpc', port: 9090 }, { name: 'http', port: 80 }] } }),
+    ],
+    check: (p) => expect(cond(statusOf(p), 'Conflict')).to.include({ status: 'False', reason: 'NoConflicts' }),
+  },
+  {
+    name: 'an unnamed port in one cluster and a named one in another: a PortConflict on every export, and the union names the unnamed port so the derived Service stays valid',
+    locals: ['c0', 'c1'],
+    snapshots: [
+      exporter('c0', 'web', {
+        svc: { ports: [{ port: 80 }] },
+        extra: { slices: [slice('web', 'web-abcde', [{ ip: '10.2.0.1' }], { ports: [{ name: '', port: 8080, protocol: 'TCP' }] })] },
+      }),
+      exporter('c1', 'web', {
+        exp: { created: T[1] },
+        svc: { ports: [{ name: 'metrics', port: 9090 }] },
+        extra: { slices: [slice('web', 'web-fghij', [{ ip: '10.3.0.1' }], { ports: [{ name: 'metrics', port: 9090, protocol: 'TCP' }] })] },
+      }),
+    ],
+    check: (p) => {
+      const want = [
+        { name: 'metrics', protocol: 'TCP', port: 9090 },
+        { name: 'tcp-80', protocol: 'TCP', port: 80 },
+      ];
+      expect(importOf(p)?.spec?.ports).to.deep.equal(want);
+      expect(importOf(p)?.metadata.annotations?.['mizzen.io/unnamed-port-name']).to.equal('tcp-80');
+      expect(p.derivedServices[0]?.spec?.ports).to.deep.equal(want);
+      const slicePorts: Record<string, unknown> = Object.fromEntries(p.endpointSlices.map((x) => [x.metadata?.labels?.[LABEL_SOURCE_CLUSTER] ?? '', x.ports]));
+      expect(slicePorts).to.deep.equal({ c0: [{ name: 'tcp-80', protocol: 'TCP', port: 8080 }], c1: [{ name: 'metrics', protocol: 'TCP', port: 9090 }] });
+      const conflict = cond(statusOf(p), 'Conflict');
+      expect(conflict).to.include({ status: 'True', reason: 'PortConflict' });
+      expect(conflict?.message).to.contain('"c1" has "metrics" TCP/9090, lacks unnamed TCP/80').and.contain('The unnamed port is named "tcp-80"');
+      expect(cond(statusOf(p), 'Valid')).to.include({ status: 'True' });
+    },
+  },
+  {
+    name: 'a lone unnamed port stays unnamed',
+    snapshots: [exporter('c0', 'web', { svc: { ports: [{ port: 80 }] } }), exporter('c1', 'web', { exp: { created: T[1] }, svc: { ports: [{ port: 80 }] } })],
+    check: (p) => {
+      expect(importOf(p)?.spec?.ports).to.deep.equal([{ protocol: 'TCP', port: 80 }]);
+      expect(importOf(p)?.metadata.annotations?.['mizzen.io/unnamed-port-name']).to.equal(undefined);
+      expect(cond(statusOf(p), 'Conflict')).to.include({ status: 'False' });
     },
   },
   {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { KubernetesObject, V1Secret, V1Service } from '@kubernetes/client-node';
 import { checkClusterId, peersFromSecrets } from '../../src/controllers/serviceexport/membership.js';
-import { exportEvents, mustRecreate } from '../../src/controllers/serviceexport/status.js';
+import { exportEvents, mustRecreate, rejectedStatus } from '../../src/controllers/serviceexport/status.js';
 import { managedSliceKey, serviceKeys, sliceKeys, sourceSliceKey } from '../../src/controllers/serviceexport/watches.js';
 import type { Condition } from '../../src/util/conditions.js';
 
@@ -119,5 +119,35 @@ describe('serviceexport: derived Service re-creation', () => {
   it('no live Service or no families: nothing to re-create', () => {
     expect(mustRecreate(undefined, svc(['IPv4']))).to.equal(false);
     expect(mustRecreate(svc(['IPv4']), svc())).to.equal(false);
+  });
+});
+
+describe('serviceexport: a rejected derived Service', () => {
+  const now = new Date('2026-06-01T00:00:00Z');
+  const c = (type: string, status: Condition['status'], reason: string, message = ''): Condition => ({ type, status, reason, message, lastTransitionTime: '2026-01-01T00:00:00Z' });
+  const update = <S>(kind: string, status: S) => ({ apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind, namespace: 'app', name: 'web', status, changed: false });
+  const error = 'Service "derived-x" is invalid: spec.ports[0].name: Required value';
+
+  it("makes the import's Ready False DerivedServiceRejected with the server's message, and that is a change to write", () => {
+    const live = [c('Ready', 'True', 'Ready'), c('ClustersSynced', 'True', 'Synced')];
+    const out = rejectedStatus(update('ServiceImport', { clusters: [], conditions: live }), live, 'app/derived-x', error, now);
+    expect(out.changed).to.equal(true);
+    expect(out.status.conditions[0]).to.include({ type: 'Ready', status: 'False', reason: 'DerivedServiceRejected', lastTransitionTime: '2026-06-01T00:00:00Z' });
+    expect(out.status.conditions[0]?.message).to.equal(`The API server rejected the derived Service app/derived-x: ${error}`);
+  });
+
+  it("makes a valid export's Ready False Failed, and once written asks for nothing more", () => {
+    const planned = [c('Valid', 'True', 'Valid'), c('Ready', 'False', 'Pending'), c('Conflict', 'True', 'PortConflict')];
+    const first = rejectedStatus(update('ServiceExport', { conditions: planned }), planned, 'app/derived-x', error, now);
+    expect(first.status.conditions[1]).to.include({ status: 'False', reason: 'Failed' });
+    expect(first.changed).to.equal(true);
+    const again = rejectedStatus(update('ServiceExport', { conditions: first.status.conditions }), first.status.conditions, 'app/derived-x', error, now);
+    expect(again.changed).to.equal(false);
+  });
+
+  it('leaves an invalid export as it is', () => {
+    const planned = [c('Valid', 'False', 'NoService'), c('Ready', 'False', 'Failed')];
+    const u = update('ServiceExport', { conditions: planned });
+    expect(rejectedStatus(u, planned, 'app/derived-x', error, now)).to.equal(u);
   });
 });

@@ -239,7 +239,16 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
     expect(await c1.getImport(NS, 'ghost')).to.equal(undefined);
   });
 
-  it('the import has the union of the ports of both clusters, without conflict', async function () {
+  /** Waits until `m`'s export of `name` has Conflict=True and returns that condition. */
+  async function conflictOn(m: Member, name: string): Promise<ReturnType<typeof condition>> {
+    const ex = await waitFor(`${m.id}'s export of ${name} to be in conflict`, async () => {
+      const e = await m.getExport(NS, name);
+      return isTrue(e, 'Conflict') ? e : undefined;
+    });
+    return condition(ex, 'Conflict');
+  }
+
+  it('a port one cluster lacks is a PortConflict on both exports naming that cluster, and the import has the union', async function () {
     await exportWithDeployment(c0, 'api', 1, { ports: [{ name: 'http', port: 80, targetPort: 8080 }] });
     await importIn(c0, 'api');
     await exportWithDeployment(c1, 'api', 1, { ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'grpc', port: 9090, targetPort: 9090 }] });
@@ -248,11 +257,41 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
       const imp = await importIn(m, 'api', (i) => (i.spec?.ports ?? []).length === 2 && (i.status?.clusters ?? []).length === 2);
       expect(imp.spec?.ports).to.deep.equal(want);
       expect(imp.status?.clusters).to.deep.equal([{ cluster: 'c0' }, { cluster: 'c1' }]);
-      const ex = await waitFor(`${m.id}'s export of api to be Ready`, async () => {
-        const e = await m.getExport(NS, 'api');
-        return isTrue(e, 'Ready') ? e : undefined;
+      const conflict = await conflictOn(m, 'api');
+      expect(conflict).to.include({ reason: 'PortConflict' });
+      expect(conflict?.message).to.contain('1/2 clusters differ from the oldest export, in cluster "c0"').and.contain('"c1" has "grpc" TCP/9090');
+      // The union stays: the derived Service serves both ports.
+      const [derived] = await m.derivedServices(NS, 'api');
+      expect(derived?.spec?.ports?.map((p) => `${p.name}/${p.port}`).sort()).to.deep.equal(['grpc/9090', 'http/80']);
+    }
+  });
+
+  it('an unnamed port in one cluster and a named one in the other: a PortConflict on both exports, and a valid derived Service with both ports named', async function () {
+    await exportWithDeployment(c0, 'mixed', 1, { ports: [{ port: 80, targetPort: 8080 }] });
+    await importIn(c0, 'mixed');
+    await exportWithDeployment(c1, 'mixed', 1, { ports: [{ name: 'metrics', port: 9090, targetPort: 9090 }] });
+    const want = [{ name: 'metrics', protocol: 'TCP', port: 9090 }, { name: 'tcp-80', protocol: 'TCP', port: 80 }];
+    for (const m of [c0, c1]) {
+      const conflict = await conflictOn(m, 'mixed');
+      expect(conflict).to.include({ reason: 'PortConflict' });
+      expect(conflict?.message).to.contain('The unnamed port is named "tcp-80"');
+      const imp = await importIn(m, 'mixed', (i) => isTrue(i, 'Ready') && (i.status?.clusters ?? []).length === 2 && (i.spec?.ports ?? []).length === 2);
+      expect(imp.spec?.ports).to.deep.equal(want);
+      const derived = await waitFor(`${m.id}'s derived Service of mixed to have both ports`, async () => {
+        const [d] = await m.derivedServices(NS, 'mixed');
+        return (d?.spec?.ports ?? []).length === 2 ? d : undefined;
       });
-      expect(condition(ex, 'Conflict')).to.include({ status: 'False' });
+      expect(derived.spec?.ports?.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port }))).to.deep.equal(want);
+      expect(imp.spec?.ips).to.deep.equal(derived.spec?.clusterIPs);
+      // c0's endpoints serve its unnamed port: their mirrored slice port takes the name kube-proxy matches.
+      const fromC0 = await waitFor(`${m.id}'s slices of mixed from c0`, async () => {
+        const slices = await m.importedSlices(NS, 'mixed', 'c0');
+        return slices.length > 0 ? slices : undefined;
+      });
+      for (const sl of fromC0) expect(sl.ports?.map((p) => p.name)).to.deep.equal(['tcp-80']);
+      const ex = await m.getExport(NS, 'mixed');
+      expect(condition(ex, 'Valid')).to.include({ status: 'True' });
+      expect(condition(ex, 'Ready')).to.include({ status: 'True' });
     }
   });
 
@@ -266,7 +305,7 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
         return isTrue(e, 'Conflict') ? e : undefined;
       });
       expect(condition(ex, 'Conflict')?.reason).to.equal('PortConflict');
-      expect(condition(ex, 'Conflict')?.message).to.contain('1/2 clusters disagree');
+      expect(condition(ex, 'Conflict')?.message).to.contain('1/2 clusters differ');
       const imp = await importIn(m, 'pc', (i) => (i.status?.clusters ?? []).length === 2);
       expect(imp.spec?.ports).to.deep.equal([{ name: 'http', protocol: 'TCP', port: 80 }]);
     }

@@ -10,7 +10,7 @@ import type { ServiceImport } from '../../api/index.js';
 import type { KubeClient } from '../../kube/client.js';
 import { identity, stripServerFields } from '../../kube/apply.js';
 import { Controller, type ControllerOptions, type ReconcileResult } from '../../kube/controller.js';
-import { isNotFound } from '../../kube/errors.js';
+import { classify, errorMessage, isNotFound } from '../../kube/errors.js';
 import type { EventSink } from '../../kube/events.js';
 import type { Informer } from '../../kube/informer.js';
 import type { Manager } from '../../kube/manager.js';
@@ -23,17 +23,20 @@ import {
   type AnyServiceExport,
   type ClusterSnapshot,
   type ExportStatus,
+  type ImportStatus,
+  ImportReason,
   type LocalLiveState,
   type McsPlan,
   type ObjectRef,
   type ServiceKey,
   type StatusUpdate,
 } from '../../mcs/index.js';
+import type { Condition } from '../../util/conditions.js';
 import type { Logger } from '../../util/log.js';
 import { ClusterCache, Index } from './cache.js';
 import { Membership, MEMBER_SELECTOR } from './membership.js';
 import { Expectations } from './expectations.js';
-import { exportEvents, mustRecreate } from './status.js';
+import { exportEvents, mustRecreate, rejectedStatus } from './status.js';
 import { isMcsObject, managedSliceKey, parseKey, serviceKeys, sliceKeys } from './watches.js';
 
 export const CONTROLLER_NAME = 'serviceexport';
@@ -88,6 +91,8 @@ interface Run {
   readonly key: string;
   readonly overlay: Overlay;
   readonly counts: Counts;
+  /** The API server's reason for rejecting the derived Service, if it did. */
+  derivedRejected?: { name: string; error: string };
 }
 
 interface Hooks {
@@ -304,11 +309,11 @@ export class ServiceExportReconciler {
     let changed = false;
     for (const imp of p.serviceImports) changed = (await this.applyObject(withoutStatus(imp), run)) || changed;
     if (changed && !last) return true;
-    for (const svc of p.derivedServices) changed = (await this.applyDerived(svc, run)) || changed;
+    for (const svc of p.derivedServices) changed = (await this.tryApplyDerived(svc, run)) || changed;
     if (changed && !last) return true;
     for (const slice of p.endpointSlices) await this.applyObject(slice, run);
-    for (const update of p.importStatuses) if (update.changed) await this.writeStatus(update, run);
-    for (const update of p.exportStatuses) if (update.changed) await this.writeExportStatus(update, run);
+    for (const update of p.importStatuses) await this.writeImportStatus(this.withRejection(update, run), run);
+    for (const update of p.exportStatuses) await this.writeExportStatus(this.withRejection(update, run), run);
     for (const ref of p.deletions) await this.deleteRef(ref, run);
     return false;
   }
@@ -344,6 +349,42 @@ export class ServiceExportReconciler {
     return this.applyObject(svc, run);
   }
 
+  /**
+   * Applies the derived Service. A rejection (invalid input: retrying cannot help) does not stop the reconcile:
+   * it is logged and recorded in the run, and the statuses say it (withRejection), with an Event on the import.
+   */
+  private async tryApplyDerived(svc: V1Service, run: Run): Promise<boolean> {
+    try {
+      return await this.applyDerived(svc, run);
+    } catch (err) {
+      if (classify(err) !== 'invalid') throw err;
+      const name = `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
+      run.derivedRejected = { name, error: errorMessage(err) };
+      this.log.warn('The API server rejected the derived Service', { kind: 'Service', namespace: svc.metadata?.namespace, name: svc.metadata?.name, service: run.key, error: errorMessage(err) });
+      return false;
+    }
+  }
+
+  /** The status update, with Ready=False and the server's message if this run's derived Service was rejected. */
+  private withRejection<S extends { conditions: Condition[] }>(update: StatusUpdate<S>, run: Run): StatusUpdate<S> {
+    const rejected = run.derivedRejected;
+    if (!rejected) return update;
+    const live = this.current({ apiVersion: update.apiVersion, kind: update.kind, metadata: { namespace: update.namespace, name: update.name } }, run.overlay) as
+      | { status?: { conditions?: Condition[] } }
+      | undefined;
+    return rejectedStatus(update, live?.status?.conditions, rejected.name, rejected.error, this.now());
+  }
+
+  private async writeImportStatus(update: StatusUpdate<ImportStatus>, run: Run): Promise<void> {
+    if (!update.changed) return;
+    const before = this.imports.get(update.name, update.namespace);
+    await this.writeStatus(update, run);
+    const ready = update.status.conditions.find((c) => c.type === 'Ready');
+    if (before && ready?.reason === ImportReason.DerivedServiceRejected && before.status?.conditions?.find((c) => c.type === 'Ready')?.reason !== ready.reason) {
+      this.events.emit(before, 'Warning', ready.reason, ready.message);
+    }
+  }
+
   private async writeStatus<S>(update: StatusUpdate<S>, run: Run): Promise<Obj | undefined> {
     const body = { apiVersion: update.apiVersion, kind: update.kind, metadata: { name: update.name, namespace: update.namespace }, status: update.status } as Obj;
     const before = this.current(body, run.overlay);
@@ -365,6 +406,7 @@ export class ServiceExportReconciler {
   }
 
   private async writeExportStatus(update: StatusUpdate<ExportStatus>, run: Run): Promise<void> {
+    if (!update.changed) return;
     const before = this.local.informers.exports.get(update.name, update.namespace);
     const written = await this.writeStatus(update, run);
     if (!before || !written) return;

@@ -1,8 +1,8 @@
 // Pure decisions of the serviceexport controller around the core's plan: which Events a ServiceExport's status
 // change deserves, and when a derived Service must be re-created instead of updated.
 import type { V1Service } from '@kubernetes/client-node';
-import { ConditionType } from '../../mcs/index.js';
-import { findCondition, type Condition } from '../../util/conditions.js';
+import { ConditionType, ExportReason, ImportReason, sameJson, type StatusUpdate } from '../../mcs/index.js';
+import { findCondition, setCondition, type Condition } from '../../util/conditions.js';
 
 export interface EventSpec {
   readonly type: 'Normal' | 'Warning';
@@ -34,6 +34,23 @@ export function exportEvents(before: readonly Condition[] | undefined, after: re
   const ready = entered(before, after, ConditionType.Ready, 'True');
   if (ready) out.push({ type: 'Normal', reason: 'Exported', message: ready.message });
   return out;
+}
+
+/**
+ * The statuses of a service whose derived Service the API server rejected: the import's Ready is False
+ * DerivedServiceRejected and a valid local export's Ready is False Failed, both with the server's message, so the
+ * rejection is never only a log line. `live` is each object's live conditions (to tell whether a write is needed).
+ */
+export function rejectedStatus<S extends { conditions: Condition[] }>(update: StatusUpdate<S>, live: readonly Condition[] | undefined, derived: string, error: string, now: Date): StatusUpdate<S> {
+  const isImport = update.kind === 'ServiceImport';
+  if (!isImport && findCondition(update.status.conditions, ConditionType.Valid)?.status !== 'True') return update;
+  const message = isImport
+    ? `The API server rejected the derived Service ${derived}: ${error}`
+    : `The ServiceImport's derived Service ${derived} was rejected by the API server: ${error}`;
+  const ready = findCondition(update.status.conditions, ConditionType.Ready);
+  const cond = { type: ConditionType.Ready, status: 'False' as const, reason: isImport ? ImportReason.DerivedServiceRejected : ExportReason.Failed, message, ...(ready?.observedGeneration === undefined ? {} : { observedGeneration: ready.observedGeneration }) };
+  const conditions = setCondition(update.status.conditions, cond, now);
+  return { ...update, status: { ...update.status, conditions }, changed: !sameJson(conditions, live ?? []) };
 }
 
 /**
