@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { FIELD_MANAGER, type KubeClient } from './client.js';
 import type { ResourceType } from './resources.js';
@@ -32,6 +33,25 @@ export interface PruneScope {
  */
 export function appliedByUs(obj: KubernetesObject, manager = FIELD_MANAGER): boolean {
   return (obj.metadata?.managedFields ?? []).some((f) => f.manager === manager && f.operation === 'Apply');
+}
+
+/**
+ * Set on what a controller applies: the sha256 of the applied content (without this annotation). A live object
+ * whose annotation equals the hash of what is desired now has been applied with that content already, by this
+ * process or an earlier one: a restart need not apply it again.
+ */
+export const APPLIED_HASH_ANNOTATION = 'mizzen.io/applied-hash';
+
+/** The object with its content hash in APPLIED_HASH_ANNOTATION, and the hash. */
+export function withAppliedHash<T extends KubernetesObject>(obj: T): { obj: T; hash: string } {
+  const hash = createHash('sha256').update(JSON.stringify(obj)).digest('hex');
+  const md = obj.metadata ?? {};
+  return { obj: { ...obj, metadata: { ...md, annotations: { ...md.annotations, [APPLIED_HASH_ANNOTATION]: hash } } }, hash };
+}
+
+/** The content hash a live object was last applied with (withAppliedHash), if any. */
+export function appliedHashOf(live: KubernetesObject | undefined): string | undefined {
+  return live?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION];
 }
 
 export function identity(obj: KubernetesObject): string {

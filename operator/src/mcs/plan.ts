@@ -311,7 +311,7 @@ function desiredFor(key: ServiceKey, merged: MergedService, participants: readon
   out.imports.push(imp);
   const synced = clustersSyncedCondition(merged.clusters, ctx.reports);
   out.importStatuses.push(importStatus(imp, liveImport, !clusterSetIP || ips.length > 0, synced, ctx.now));
-  if (clusterSetIP) out.derived.push(desiredDerivedService(key, imp, owner));
+  if (clusterSetIP) out.derived.push(desiredDerivedService(key, imp));
   mirror({ key, type: merged.type, ipFamilies: merged.ipFamilies, owner, unnamedPortName: merged.unnamedPortName }, participants, ctx, out);
 }
 

@@ -4,11 +4,10 @@
 // lets the pure core plan the local objects (operator/src/mcs), and applies the plan: server-side apply of what
 // changed, statuses through the status subresource, deletions with uid preconditions. It writes only to the local
 // cluster; every member computes the same answer from the same inputs.
-import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1EndpointSlice, V1Namespace, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { ServiceImport } from '../../api/index.js';
 import type { KubeClient } from '../../kube/client.js';
-import { identity, stripServerFields } from '../../kube/apply.js';
+import { appliedHashOf, identity, stripServerFields, withAppliedHash } from '../../kube/apply.js';
 import { Controller, type ControllerOptions, type ReconcileResult } from '../../kube/controller.js';
 import { classify, errorMessage, isNotFound } from '../../kube/errors.js';
 import type { EventSink } from '../../kube/events.js';
@@ -55,10 +54,10 @@ export interface ServiceExportOptions {
 }
 
 /**
- * Plans per reconcile at most: imports and derived Services are applied first, and when they changed the plan is
- * made again from the server's answers, so that one reconcile goes from nothing to an import with its uid-owned
- * derived Service, its clusterset IP, owned slices and Ready statuses (create import → derived Service with owner
- * and IP → import with IPs → the rest, in four plans).
+ * Plans per reconcile at most: derived Services and then imports are applied first, and when they changed the plan
+ * is made again from the server's answers, so that one reconcile goes from nothing to a derived Service with its
+ * clusterset IP, an import with those IPs, owned slices and Ready statuses (derived Service → import with IPs →
+ * the rest, in three plans; a fourth and fifth are spare, e.g. for a re-created derived Service).
  */
 const MAX_PASSES = 5;
 /** How long a service waits for the events of its own writes before it plans without them. */
@@ -302,14 +301,15 @@ export class ServiceExportReconciler {
   // ---- writing -------------------------------------------------------------------------------------------------
 
   /**
-   * Applies a plan in stages. Imports and derived Services first: if either changed (and this is not the last
-   * pass) it returns true so that the caller plans again with their new uid and IPs before writing the rest.
+   * Applies a plan in stages: derived Services first (the import's IPs come from them), then imports (the slices'
+   * owner references need the import's uid). After a stage that changed something (and unless this is the last
+   * pass) it returns true, so that the caller plans again with the server's answers before writing the rest.
    */
   private async execute(p: McsPlan, run: Run, last: boolean): Promise<boolean> {
     let changed = false;
-    for (const imp of p.serviceImports) changed = (await this.applyObject(withoutStatus(imp), run)) || changed;
-    if (changed && !last) return true;
     for (const svc of p.derivedServices) changed = (await this.tryApplyDerived(svc, run)) || changed;
+    if (changed && !last) return true;
+    for (const imp of p.serviceImports) changed = (await this.applyObject(withoutStatus(imp), run)) || changed;
     if (changed && !last) return true;
     for (const slice of p.endpointSlices) await this.applyObject(slice, run);
     for (const update of p.importStatuses) await this.writeImportStatus(this.withRejection(update, run), run);
@@ -319,16 +319,16 @@ export class ServiceExportReconciler {
   }
 
   /**
-   * Server-side applies an object unless this process applied the same content before and the live object is
-   * still the one that apply returned. Returns whether the server changed it.
+   * Server-side applies an object unless the live object was applied with the same content (its applied-hash
+   * annotation, which survives a restart) and nobody changed it since this process last applied it (its
+   * resourceVersion is still the one apply returned). Returns whether the server changed it.
    */
   private async applyObject(obj: Obj, run: Run): Promise<boolean> {
     const id = identity(obj);
     const live = this.current(obj, run.overlay);
-    const hash = createHash('sha256').update(JSON.stringify(obj)).digest('hex');
-    const before = this.applied.get(id);
-    if (live && before?.hash === hash && before.resourceVersion === live.metadata?.resourceVersion) return false;
-    const result = await this.client.apply(stripServerFields(obj));
+    const { obj: stamped, hash } = withAppliedHash(obj);
+    if (this.unchanged(id, live, hash)) return false;
+    const result = await this.client.apply(stripServerFields(stamped));
     const rv = result.metadata?.resourceVersion ?? '';
     this.applied.set(id, { hash, resourceVersion: rv });
     run.overlay.set(id, result);
@@ -338,6 +338,16 @@ export class ServiceExportReconciler {
       this.expectations.expect(run.key, result);
     }
     return changed;
+  }
+
+  /** Whether the live object holds `hash` (see applyObject); remembers its version when it was applied earlier. */
+  private unchanged(id: string, live: Obj | undefined, hash: string): boolean {
+    if (!live || appliedHashOf(live) !== hash) return false;
+    const before = this.applied.get(id);
+    const liveVersion = live.metadata?.resourceVersion ?? '';
+    if (before?.hash === hash) return before.resourceVersion === liveVersion; // else changed by someone else since
+    this.applied.set(id, { hash, resourceVersion: liveVersion });
+    return true;
   }
 
   private async applyDerived(svc: V1Service, run: Run): Promise<boolean> {
