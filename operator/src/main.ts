@@ -58,6 +58,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
       namespace: config.namespace,
       probeIntervalMs: config.peerProbeIntervalMs,
       informerIdleReconnectMs: config.informerIdleReconnectMs,
+      workers: config.mcsWorkers,
     });
   }
   let stopping: Promise<void> | undefined;

@@ -2,12 +2,19 @@
 // `mizzen operator` process:
 //   1. export→import latency across clusters: a ServiceExport created in c0 until the ServiceImport in c1 is
 //      Ready with its clusterset IP (BENCH_RUNS sequential exports; p50/p99);
-//   2. the time for BENCH_SERVICES (default 1,000) exported services to converge: every export Ready in c0, every
-//      import Ready with its IP and every slice mirrored in both clusters;
-//   3. endpoint-change propagation: BENCH_CHANGES source EndpointSlice updates in c0 (BENCH_CHANGE_RATE per second)
-//      until the mirrored slice in c1 has the new endpoints (p50/p99).
+//   2. for each size in BENCH_SIZES (default 100,1000; 5000 takes long): that many services with
+//      BENCH_ENDPOINTS endpoints each are exported at once, until every export is Ready in c0 and every import Ready
+//      with its IP and every slice mirrored in both clusters. Meanwhile endpoint changes of already converged
+//      services are propagated (p50/p99 "while converging"). Printed: the time, the API writes and all API requests
+//      per service in each cluster, each operator's RSS, the load average;
+//   3. per size, both operators restarted with everything converged: the time until they have reconciled every
+//      service and gone quiet, and the writes they made (0 expected);
+//   4. endpoint-change propagation with nothing else going on: BENCH_CHANGES source EndpointSlice updates in c0
+//      (BENCH_CHANGE_RATE per second) until the mirrored slice in c1 has the new endpoints (p50/p99).
+// BENCH_NAMESPACES (default 2000) empty namespaces are created in both clusters first, so the caches hold them too.
 // Services are selector-less with EndpointSlices the bench writes itself (no pods), so the figures are the
 // controller's, not the scheduler's or kwok's.
+import os from 'node:os';
 import fs from 'node:fs';
 import type { KubernetesObject, V1EndpointSlice } from '@kubernetes/client-node';
 import type { ServiceExport, ServiceImport } from '../../operator/src/api/index.js';
@@ -19,7 +26,9 @@ import { clusterDown, clusterUp, installCrds, waitFor } from '../../test/e2e/lib
 import { startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../../test/e2e/lib/operator.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 30);
-const services = Number(process.env.BENCH_SERVICES ?? 1000);
+const sizes = (process.env.BENCH_SIZES ?? process.env.BENCH_SERVICES ?? '100,1000').split(',').map(Number).filter((n) => n > 0);
+const endpointsPer = Number(process.env.BENCH_ENDPOINTS ?? 5);
+const fillerNamespaces = Number(process.env.BENCH_NAMESPACES ?? 2000);
 const changes = Number(process.env.BENCH_CHANGES ?? 200);
 const changeRate = Number(process.env.BENCH_CHANGE_RATE ?? 20);
 const clusterNames = [process.env.BENCH_CLUSTER0 ?? 'bench-mcs0', process.env.BENCH_CLUSTER1 ?? 'bench-mcs1'] as const;
@@ -47,14 +56,27 @@ function rssMiB(pid: number | undefined): number {
   return Math.round(Number(line?.replace(/\D+/g, '') ?? 0) / 102.4) / 10;
 }
 
-async function writes(op: OperatorProcess | undefined): Promise<number> {
-  if (!op) return NaN;
-  const text = await (await fetch(`${op.probeUrl}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => /^mizzen_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"/.test(l))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+interface Counters {
+  writes: number;
+  requests: number;
+  reconciles: number;
+  depth: number;
 }
+
+/** The operator's API requests (writes: POST/PUT/PATCH/DELETE; all verbs), reconciles and queue depth so far. */
+async function counters(op: OperatorProcess | undefined): Promise<Counters> {
+  if (!op) return { writes: NaN, requests: NaN, reconciles: NaN, depth: NaN };
+  const lines = (await (await fetch(`${op.probeUrl}/metrics`)).text()).split('\n');
+  const sum = (re: RegExp): number => lines.filter((l) => re.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  return {
+    writes: sum(/^mizzen_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"/),
+    requests: sum(/^mizzen_api_requests_total\{/),
+    reconciles: sum(/^mizzen_reconcile_total\{controller="serviceexport"/),
+    depth: sum(/^mizzen_workqueue_depth\{controller="serviceexport"/),
+  };
+}
+
+const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' ');
 
 /** Runs fn over items with at most `n` in flight. */
 async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
@@ -71,6 +93,9 @@ const ip = (a: number, i: number): string => `10.${a}.${(i >> 8) & 255}.${i & 25
 function service(name: string): KubernetesObject {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } as KubernetesObject;
 }
+
+/** The endpoints of service number i of a size: `endpointsPer` addresses. */
+const endpointIps = (i: number): string[] => Array.from({ length: endpointsPer }, (_, k) => `10.${100 + (k % 100)}.${(i >> 8) & 255}.${i & 255}`);
 
 /** The source slice of a selector-less Service, as a custom EndpointSlice controller would keep it. */
 function sourceSlice(name: string, addresses: string[]): V1EndpointSlice {
@@ -191,17 +216,46 @@ async function latency(c0: Member, w: Watches): Promise<number[]> {
   return out.sort((a, b) => a - b);
 }
 
-/** 2. BENCH_SERVICES exports at once, until everything is in place in both clusters. */
-async function convergence(c0: Member, c1: Member, w: Watches, names: readonly string[]): Promise<{ created: number; c1Done: number; converged: number; writesPer: number[] }> {
+interface Converged {
+  /** From the first export created until converged, and from the last one. */
+  fromFirst: number;
+  fromLast: number;
+  /** When c1 alone was complete, from the first export. */
+  c1Done: number;
+  created: number;
+  /** Per service in c0 and c1. */
+  writesPer: [number, number];
+  requestsPer: [number, number];
+  /** Endpoint changes of converged services made while these converged. */
+  propagation: number[];
+}
+
+/** 2. `names.length` exports at once, until everything is in place in both clusters. */
+async function convergence(c0: Member, c1: Member, w: Watches, names: readonly string[], busy: readonly string[]): Promise<Converged> {
   await pool(names, CONCURRENCY, async (name) => {
-    const i = Number(name.slice(4));
+    const i = Number(name.split('-').pop());
     await c0.client.apply(service(name));
-    await c0.client.apply(sourceSlice(name, [ip(200, i), ip(201, i)]));
+    await c0.client.apply(sourceSlice(name, endpointIps(i)));
   });
-  const before = [await writes(c0.op), await writes(c1.op)];
+  const before = [await counters(c0.op), await counters(c1.op)];
   const s0 = performance.now();
-  await pool(names, CONCURRENCY, (name) => c0.client.apply(serviceExport(name)));
-  const created = performance.now() - s0;
+  let last = NaN;
+  let done = false;
+  // Endpoint changes of services converged earlier, at BENCH_CHANGE_RATE, for as long as the new ones converge.
+  const changing = (async (): Promise<number[]> => {
+    const out: number[] = [];
+    for (let k = 0; !done && busy.length > 0; k++) {
+      const name = busy[k % busy.length] as string;
+      out.push(await propagateOnce(c0, w, name, [ip(205, k), ip(206, k)]));
+      await new Promise((r) => setTimeout(r, 1000 / changeRate));
+    }
+    return out;
+  })();
+  await pool(names, CONCURRENCY, async (name) => {
+    await c0.client.apply(serviceExport(name));
+    last = performance.now();
+  });
+  const created = last - s0;
   const wanted = new Set(names);
   const count = (found: Iterable<string | undefined>): number => [...new Set(found)].filter((n) => n !== undefined && wanted.has(n)).length;
   const sliceServices = (inf: Informer<V1EndpointSlice>): (string | undefined)[] => inf.list().map((s) => s.metadata?.labels?.['multicluster.kubernetes.io/service-name']);
@@ -219,11 +273,67 @@ async function convergence(c0: Member, c1: Member, w: Watches, names: readonly s
       );
     },
     15 * 60_000,
-    50,
+    20,
   );
-  const converged = performance.now() - s0;
-  const writesPer = [((await writes(c0.op)) - (before[0] ?? 0)) / names.length, ((await writes(c1.op)) - (before[1] ?? 0)) / names.length];
-  return { created, c1Done, converged, writesPer };
+  const end = performance.now();
+  done = true;
+  const propagation = (await changing).sort((a, b) => a - b);
+  const after = [await counters(c0.op), await counters(c1.op)];
+  const per = (f: (c: Counters) => number, i: 0 | 1): number => (f(after[i] as Counters) - f(before[i] as Counters)) / names.length;
+  return {
+    fromFirst: end - s0,
+    fromLast: end - last,
+    c1Done,
+    created,
+    writesPer: [per((c) => c.writes, 0), per((c) => c.writes, 1)],
+    requestsPer: [per((c) => c.requests, 0), per((c) => c.requests, 1)],
+    propagation,
+  };
+}
+
+/** One endpoint change of `name` in c0, until c1 mirrors it; resolves with the time it took. */
+async function propagateOnce(c0: Member, w: Watches, name: string, addresses: string[]): Promise<number> {
+  const at = performance.now();
+  w.expected.set(name, { addresses: [...addresses].sort().join(','), at });
+  const n = w.propagation.length;
+  await c0.client.apply(sourceSlice(name, addresses));
+  await waitFor(`the endpoint change of ${name} to reach c1`, () => w.propagation.length > n && !w.expected.has(name), 60_000, 2);
+  return w.propagation[w.propagation.length - 1] ?? NaN;
+}
+
+interface Restart {
+  /** From spawning both processes until both have reconciled everything and gone quiet. */
+  settled: number;
+  writes: [number, number];
+  requests: [number, number];
+}
+
+/** 3. Both operators restarted with `total` services converged: how long until quiet, and what they wrote. */
+async function restart(c0: Member, c1: Member, total: number): Promise<Restart> {
+  await Promise.all([c0, c1].map((m) => stopOperator(m)));
+  const t0 = performance.now();
+  await startOperatorProcesses(c0, c1);
+  // Quiet: every service reconciled at least once, the queue empty and no reconcile for a second.
+  let lastChange = performance.now();
+  let prev = -1;
+  const counts = await waitFor(
+    'the restarted operators to settle',
+    async () => {
+      const cs = [await counters(c0.op), await counters(c1.op)];
+      const reconciles = cs.reduce((n, c) => n + c.reconciles, 0);
+      if (reconciles !== prev) {
+        prev = reconciles;
+        lastChange = performance.now();
+        return undefined;
+      }
+      const enough = cs.every((c) => c.reconciles >= total && c.depth === 0);
+      return enough && performance.now() - lastChange >= 1000 ? cs : undefined;
+    },
+    10 * 60_000,
+    100,
+  );
+  const [a, b] = counts as [Counters, Counters];
+  return { settled: lastChange - t0, writes: [a.writes, b.writes], requests: [a.requests, b.requests] };
 }
 
 /** 3. endpoint changes at a steady rate, each to one service's source slice, until mirrored in c1. */
@@ -244,42 +354,80 @@ async function propagation(c0: Member, w: Watches, names: readonly string[]): Pr
   return [...w.propagation].sort((a, b) => a - b);
 }
 
-/** Starts one operator per cluster and waits until an export goes through both. */
-async function startOperators(c0: Member, c1: Member): Promise<void> {
+async function startOperatorProcesses(c0: Member, c1: Member): Promise<void> {
+  const env: Record<string, string> = {};
+  for (const k of ['NODE_OPTIONS', 'MIZZEN_KUBE_API_QPS', 'MIZZEN_KUBE_API_BURST', 'MIZZEN_MCS_WORKERS']) {
+    const v = process.env[`BENCH_${k}`];
+    if (v) env[k] = v;
+  }
   await Promise.all(
     [c0, c1].map(async (m) => {
-      m.op = await startOperatorProcess(m.kubeconfig, ['--no-leader-elect', '--controllers', 'serviceexport', '--cluster-id', m.id, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'info'], process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {});
+      m.op = await startOperatorProcess(m.kubeconfig, ['--no-leader-elect', '--controllers', 'serviceexport', '--cluster-id', m.id, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'info'], env);
     }),
   );
+}
+
+/** Starts one operator per cluster and waits until an export goes through both. */
+async function startOperators(c0: Member, c1: Member): Promise<void> {
+  await startOperatorProcesses(c0, c1);
   await c0.client.apply(service('warmup'));
   await c0.client.apply(sourceSlice('warmup', [ip(199, 1)]));
   await c0.client.apply(serviceExport('warmup'));
   for (const m of [c0, c1]) await waitFor(`the warm-up import in ${m.id}`, async () => importReady(await m.client.get<Import>(R.serviceImport, 'warmup', NS)), 120_000, 200);
 }
 
+/** Empty namespaces in both clusters, so that the operators' namespace caches hold that many. */
+async function fillNamespaces(c0: Member, c1: Member): Promise<void> {
+  const names = Array.from({ length: fillerNamespaces }, (_, i) => `mcs-bench-filler-${i}`);
+  for (const m of [c0, c1]) await pool(names, CONCURRENCY, (name) => m.client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+}
+
+const ms = (v: number): string => `${v.toFixed(0)} ms`;
+const sec = (v: number): string => `${(v / 1000).toFixed(1)} s`;
+
 async function main(): Promise<void> {
   const t = Date.now();
   const [c0, c1] = await setup();
   let w: Watches | undefined;
+  const out: string[] = [];
+  const print = (line: string): void => {
+    out.push(line);
+    console.error(`bench: ${line.trim()}`);
+  };
   try {
+    await fillNamespaces(c0, c1);
     await startOperators(c0, c1);
     w = await watch(c0, c1);
-    console.error(`bench: set up in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    console.error(`bench: set up in ${((Date.now() - t) / 1000).toFixed(1)} s (${fillerNamespaces} extra namespaces in each cluster)`);
     const lat = await latency(c0, w);
-    console.error('bench: export→import measured');
-    const names = Array.from({ length: services }, (_, i) => `svc-${i}`);
-    const conv = await convergence(c0, c1, w, names);
-    console.error(`bench: ${services} services converged`);
+    print(`  export→import across clusters   p50 ${ms(pct(lat, 50))}   p99 ${ms(pct(lat, 99))}   (${runs} sequential exports, until Ready with its IP in c1; load ${load()})`);
+    let busy: string[] = Array.from({ length: runs }, (_, i) => `lat-${i}`);
+    let total = runs + 1;
+    const all: string[] = [];
+    for (const size of sizes) {
+      const names = Array.from({ length: size }, (_, i) => `s${size}-${i}`);
+      const conv = await convergence(c0, c1, w, names, busy);
+      total += size;
+      all.push(...names);
+      const prop = conv.propagation;
+      print(
+        `  ${String(size).padStart(5)} services × ${endpointsPer} endpoints   converged ${sec(conv.fromLast)} after the last export was created (${sec(conv.fromFirst)} after the first; c1 complete at ${sec(conv.c1Done)}; exports created in ${sec(conv.created)})`,
+      );
+      print(`        API writes per service        c0 ${conv.writesPer[0].toFixed(1)}   c1 ${conv.writesPer[1].toFixed(1)}   all API requests per service: c0 ${conv.requestsPer[0].toFixed(1)}   c1 ${conv.requestsPer[1].toFixed(1)}`);
+      print(`        endpoint change meanwhile     p50 ${ms(pct(prop, 50))}   p99 ${ms(pct(prop, 99))}   (${prop.length} changes of converged services)`);
+      print(`        operator RSS                  c0 ${rssMiB(c0.op?.child.pid)} MiB   c1 ${rssMiB(c1.op?.child.pid)} MiB   (${total} services, ${total * endpointsPer} endpoints, ${fillerNamespaces + 3} namespaces cached; load ${load()})`);
+      const r = await restart(c0, c1, total);
+      print(`        restart, all converged        settled in ${sec(r.settled)}   writes c0 ${r.writes[0]}   c1 ${r.writes[1]}   requests c0 ${r.requests[0]}   c1 ${r.requests[1]}   (load ${load()})`);
+      busy = names.slice(0, 200);
+    }
+    const names = all.length > 0 ? all : busy;
     const prop = await propagation(c0, w, names);
-    console.log(`mcs bench (2 clusters, kube-apiserver v1.36.3, one mizzen operator per cluster; ${new Date().toISOString()})`);
-    console.log(`  export→import across clusters   p50 ${pct(lat, 50).toFixed(0)} ms   p99 ${pct(lat, 99).toFixed(0)} ms   (${runs} sequential exports, until Ready with its IP in c1)`);
-    console.log(
-      `  ${services} exported services       converged in ${(conv.converged / 1000).toFixed(1)} s   (c1 complete at ${(conv.c1Done / 1000).toFixed(1)} s; exports created in ${(conv.created / 1000).toFixed(1)} s)`,
-    );
-    console.log(`  endpoint-change propagation     p50 ${pct(prop, 50).toFixed(0)} ms   p99 ${pct(prop, 99).toFixed(0)} ms   (${changes} source-slice updates in c0 at ${changeRate}/s, until mirrored in c1)`);
-    console.log(`  API writes per service          c0 ${(conv.writesPer[0] ?? NaN).toFixed(1)}   c1 ${(conv.writesPer[1] ?? NaN).toFixed(1)}   (while converging)`);
-    console.log(`  operator RSS                    c0 ${rssMiB(c0.op?.child.pid)} MiB   c1 ${rssMiB(c1.op?.child.pid)} MiB`);
+    print(`  endpoint-change propagation     p50 ${ms(pct(prop, 50))}   p99 ${ms(pct(prop, 99))}   (${changes} source-slice updates in c0 at ${changeRate}/s, until mirrored in c1; load ${load()})`);
+    print(`  operator RSS at the end         c0 ${rssMiB(c0.op?.child.pid)} MiB   c1 ${rssMiB(c1.op?.child.pid)} MiB`);
+    console.log(`mcs bench (2 clusters, kube-apiserver v1.36.3, one mizzen operator per cluster, ${os.cpus().length} CPUs; ${new Date().toISOString()})`);
+    for (const line of out) console.log(line);
   } finally {
+    if (out.length > 0 && process.exitCode) for (const line of out) console.log(line);
     if (w) await Promise.all(informersOf(w).map((i) => i.stop()));
     await Promise.all([c0, c1].map((m) => stopOperator(m)));
     for (const m of [c0, c1]) {

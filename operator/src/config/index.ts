@@ -31,6 +31,8 @@ export interface OperatorConfig {
   /** Client-side limit of API requests per client: sustained per second and burst (0 qps: no limit). */
   apiQps: number;
   apiBurst: number;
+  /** Workers of the serviceexport controller (services reconciled at once). */
+  mcsWorkers: number;
 }
 
 export interface OperatorFlags {
@@ -51,6 +53,9 @@ export interface OperatorFlags {
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/** Services the serviceexport controller reconciles at once (ADR 0006 "Workers"). */
+export const DEFAULT_MCS_WORKERS = 8;
 
 export const allControllers = ['istiooperator', 'revisiontag', 'serviceexport'];
 
@@ -122,6 +127,7 @@ export function loadOperatorConfig(flags: OperatorFlags, env: NodeJS.ProcessEnv 
     peerProbeIntervalMs: parseDuration(pick(undefined, ['MIZZEN_PEER_PROBE_INTERVAL'], '2s'), 'MIZZEN_PEER_PROBE_INTERVAL'),
     apiQps: parseCount(pick(undefined, ['MIZZEN_KUBE_API_QPS'], '200'), 'MIZZEN_KUBE_API_QPS'),
     apiBurst: parseCount(pick(undefined, ['MIZZEN_KUBE_API_BURST'], '400'), 'MIZZEN_KUBE_API_BURST'),
+    mcsWorkers: Math.max(1, parseCount(pick(undefined, ['MIZZEN_MCS_WORKERS'], String(DEFAULT_MCS_WORKERS)), 'MIZZEN_MCS_WORKERS')),
   };
 }
 

@@ -15,6 +15,7 @@ export interface McsSetup {
   readonly namespace: string;
   readonly probeIntervalMs: number;
   readonly informerIdleReconnectMs: number;
+  readonly workers?: number | undefined;
 }
 
 /**
@@ -37,6 +38,7 @@ export async function setupServiceExport(client: KubeClient, manager: Manager, e
     namespace: setup.namespace,
     probeIntervalMs: setup.probeIntervalMs,
     informerIdleReconnectMs: setup.informerIdleReconnectMs,
+    ...(setup.workers === undefined ? {} : { workers: setup.workers }),
   });
   manager.add(reconciler.controller(manager, log));
   log.info('Set up the serviceexport controller', { cluster: identity.clusterId, clusterSet: identity.clusterSetId, namespace: setup.namespace });
