@@ -69,17 +69,23 @@ export class Controller {
     return this.watch(informer, (obj) => [objectKey(obj)]);
   }
 
-  /** Watches a related kind; the mapper names the root keys an event concerns. */
-  watch<T extends KubernetesObject>(informer: Informer<T>, map: KeyMapper<T>): this {
+  /**
+   * Watches a related kind; the mapper names the root keys an event concerns. `urgent` says which events' keys
+   * go ahead of the others in the queue (WorkQueue.add with priority).
+   */
+  watch<T extends KubernetesObject>(informer: Informer<T>, map: KeyMapper<T>, urgent?: (obj: T, type: EventType) => boolean): this {
     this.informers.push(informer as unknown as Informer);
     informer.on((type, obj) => {
-      for (const key of map(obj, type)) this.queue.add(key);
+      const keys = map(obj, type);
+      if (keys.length === 0) return;
+      const priority = urgent?.(obj, type) ?? false;
+      for (const key of keys) this.queue.add(key, priority);
     });
     return this;
   }
 
-  enqueue(key: string): void {
-    this.queue.add(key);
+  enqueue(key: string, priority = false): void {
+    this.queue.add(key, priority);
   }
 
   watchedInformers(): readonly Informer[] {

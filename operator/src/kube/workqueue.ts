@@ -6,7 +6,10 @@ import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
  * - a key being processed is never handed to a second worker; if it is added meanwhile it is queued again
  *   when the worker calls done();
  * - addRateLimited() delays a key by the larger of its own exponential backoff and a global token bucket;
- * - addAfter() delays a key by a fixed time (requeue-after), keeping the earliest pending time per key.
+ * - addAfter() delays a key by a fixed time (requeue-after), keeping the earliest pending time per key;
+ * - add(key, true) queues the key ahead of every key added without priority (moving it forward if it waits
+ *   already): a small change to a settled object need not wait behind a thousand new ones (controller-runtime's
+ *   priority queue makes the same distinction).
  */
 export interface RateLimiterOptions {
   /** First retry delay for a failing key. */
@@ -64,6 +67,10 @@ type Waiter = (key: string | undefined) => void;
 
 export class WorkQueue {
   private readonly queue: string[] = [];
+  /** Keys added with priority: handed out before `queue`. */
+  private readonly urgent: string[] = [];
+  /** Keys added with priority while being processed: queued with priority after done(). */
+  private readonly urgentAfterDone = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly waiting = new Map<string, { due: number; handle: TimerHandle }>();
@@ -80,10 +87,17 @@ export class WorkQueue {
     this.limiter = new RateLimiter(limiterOptions, clock);
   }
 
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  add(key: string, priority = false): void {
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      if (priority) this.promote(key);
+      return;
+    }
     this.dirty.add(key);
-    if (this.processing.has(key)) return;
+    if (this.processing.has(key)) {
+      if (priority) this.urgentAfterDone.add(key);
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
@@ -91,8 +105,20 @@ export class WorkQueue {
       waiter(key);
       return;
     }
-    this.queue.push(key);
-    this.onDepthChange(this.queue.length);
+    (priority ? this.urgent : this.queue).push(key);
+    this.onDepthChange(this.len());
+  }
+
+  /** Moves a waiting key from the normal queue to the priority queue. */
+  private promote(key: string): void {
+    if (this.processing.has(key)) {
+      this.urgentAfterDone.add(key);
+      return;
+    }
+    const i = this.queue.indexOf(key);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.urgent.push(key);
   }
 
   /** Adds the key after delayMs; an earlier pending add for the same key wins. */
@@ -128,11 +154,11 @@ export class WorkQueue {
   /** Resolves with the next key, or undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    const key = this.queue.shift();
+    const key = this.urgent.shift() ?? this.queue.shift();
     if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
-      this.onDepthChange(this.queue.length);
+      this.onDepthChange(this.len());
       return Promise.resolve(key);
     }
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -140,14 +166,15 @@ export class WorkQueue {
 
   done(key: string): void {
     this.processing.delete(key);
+    const urgent = this.urgentAfterDone.delete(key);
     if (this.dirty.has(key)) {
       this.dirty.delete(key);
-      this.add(key);
+      this.add(key, urgent);
     }
   }
 
   len(): number {
-    return this.queue.length;
+    return this.queue.length + this.urgent.length;
   }
 
   /** Keys scheduled for later (backoff or requeue-after). */

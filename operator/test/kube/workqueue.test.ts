@@ -166,3 +166,33 @@ describe('WorkQueue', () => {
     });
   });
 });
+
+describe('WorkQueue priority', () => {
+  it('hands out keys added with priority before the others, in their own order', async () => {
+    const q = new WorkQueue('t', new FakeClock());
+    for (const k of ['a', 'b', 'c']) q.add(k);
+    q.add('x', true);
+    q.add('y', true);
+    expect(q.len()).to.equal(5);
+    expect(await drain(q)).to.deep.equal(['x', 'y', 'a', 'b', 'c']);
+  });
+
+  it('moves a waiting key forward when it is added again with priority, once', async () => {
+    const q = new WorkQueue('t', new FakeClock());
+    for (const k of ['a', 'b', 'c']) q.add(k);
+    q.add('c', true);
+    q.add('c');
+    expect(await drain(q)).to.deep.equal(['c', 'a', 'b']);
+  });
+
+  it('a key added with priority while in flight is queued with priority after done', async () => {
+    const q = new WorkQueue('t', new FakeClock());
+    q.add('k');
+    q.add('a');
+    const k = await q.get();
+    q.add('k', true);
+    q.add('b');
+    q.done(k as string);
+    expect(await drain(q)).to.deep.equal(['k', 'a', 'b']);
+  });
+});

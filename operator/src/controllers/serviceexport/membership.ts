@@ -101,8 +101,8 @@ export interface PeerOptions {
   readonly log: Logger;
   readonly probeIntervalMs: number;
   readonly informerIdleReconnectMs: number;
-  /** Keys of services an event in the peer concerns. */
-  readonly onKeys: (keys: readonly string[]) => void;
+  /** Keys of services an event in the peer concerns; `urgent` for endpoint changes (see WorkQueue priority). */
+  readonly onKeys: (keys: readonly string[], urgent?: boolean) => void;
   /** The peer's read state changed (synced, reachable or not): every service may be affected. */
   readonly onStateChange: () => void;
 }
@@ -164,12 +164,12 @@ export class PeerMember {
       slices: new Informer<V1EndpointSlice>(R.endpointSlice, this.client, peerLog, { ...informerOpts, labelSelector: PEER_SLICE_SELECTOR }),
     });
     const { exports, services, slices } = this.cache.informers;
-    const forward = (keys: string[]): void => {
-      if (!this.stopped) this.opts.onKeys(keys);
+    const forward = (keys: string[], urgent = false): void => {
+      if (!this.stopped) this.opts.onKeys(keys, urgent);
     };
     exports.on((_t, obj) => forward(serviceKeys(obj)));
     services.on((_t, obj) => forward(serviceKeys(obj)));
-    slices.on((_t, obj) => forward(sliceKeys(obj)));
+    slices.on((_t, obj) => forward(sliceKeys(obj), true));
     // Reachability first, so that the first synced snapshot does not report a reachable peer as unreachable.
     await this.check();
     this.scheduleProbe();

@@ -17,6 +17,7 @@ import type { Metrics } from '../../kube/metrics.js';
 import { R, type ResourceType } from '../../kube/resources.js';
 import {
   derivedServiceName,
+  isImportedSlice,
   keyString,
   plan,
   type AnyServiceExport,
@@ -160,7 +161,7 @@ export class ServiceExportReconciler {
       log,
       probeIntervalMs: opts.probeIntervalMs,
       informerIdleReconnectMs: opts.informerIdleReconnectMs,
-      onKeys: (keys) => this.enqueue(keys),
+      onKeys: (keys, urgent) => this.enqueue(keys, urgent),
       onStateChange: () => this.enqueueAll(),
     });
   }
@@ -174,7 +175,8 @@ export class ServiceExportReconciler {
     );
     c.watch(this.local.informers.exports, serviceKeys);
     c.watch(this.local.informers.services, serviceKeys);
-    c.watch(this.local.informers.slices, sliceKeys);
+    // An endpoint change of a service goes ahead of new services (e.g. a thousand exports converging).
+    c.watch(this.local.informers.slices, sliceKeys, (s) => !isImportedSlice(s));
     c.watch(this.imports, serviceKeys);
     c.watch(this.namespaces, (ns) => this.keysIn(ns.metadata?.name ?? ''));
     c.watch(this.secrets, () => (this.members.sync() ? [...this.allKeys()] : []));
@@ -199,8 +201,8 @@ export class ServiceExportReconciler {
     await this.members.stop();
   }
 
-  private enqueue(keys: readonly string[]): void {
-    for (const k of keys) this.ctrl?.enqueue(k);
+  private enqueue(keys: readonly string[], urgent = false): void {
+    for (const k of keys) this.ctrl?.enqueue(k, urgent);
   }
 
   private enqueueAll(): void {
