@@ -1,26 +1,48 @@
 // Benchmark of the CNI path on real network namespaces: what a container runtime waits for when it runs
-// mizzen-cni's ADD (process start of the self-contained executable, one socket round trip to the agent, the
-// agent's decision from its pod cache, iptables-save + iptables-restore in the pod's netns), per pod, for
-// sequential pods and for concurrent ones. The primary CNI (bridge + host-local, via cnitool) runs first for each
-// pod and is timed separately for scale. Processes per ADD: the plugin itself plus what the agent spawned
-// (from its metrics).
+// mizzen-cni's ADD — the static plugin's start, one socket exchange with the agent (its decision from the pod
+// cache and the program), the plugin entering the pod's netns and running the program (one iptables-restore for
+// a fresh IPv4 pod) — per pod, for sequential pods, concurrent ones and repeated ADDs. The plugin is started by
+// dist/cnispawn, a Go parent that forks/execs it like libcni (a Node parent would add its own fork time). The
+// primary CNI (bridge + host-local, via cnitool) runs first for each pod and is timed separately for scale.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { KubeClient } from '../../operator/src/kube/client.js';
 import { R } from '../../operator/src/kube/resources.js';
-import { clusterDown, clusterUp } from '../../test/e2e/lib/cluster.js';
-import { CniLab, createPod, metricSum, podManifest } from '../../test/e2e/cni/lib.js';
+import { clusterDown, clusterUp, repoRoot } from '../../test/e2e/lib/cluster.js';
+import { type AgentProcess, CniLab, createPod, metricSum, podManifest } from '../../test/e2e/cni/lib.js';
 
 const PODS = Number(process.env.BENCH_PODS ?? 200);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 8);
+const REPEAT = Math.min(PODS, Number(process.env.BENCH_REPEAT ?? 50));
 const cluster = process.env.BENCH_CLUSTER ?? 'bench-cni';
 const ns = 'mz-bench-cni';
+
+interface Sample {
+  index: number;
+  wallMs: number;
+  cpuMs: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function pct(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 }
 
-function summary(label: string, ms: number[]): string {
+function line(label: string, ms: number[]): string {
   const s = [...ms].sort((a, b) => a - b);
-  return `  ${label.padEnd(44)} p50 ${pct(s, 50).toFixed(0).padStart(5)} ms   p99 ${pct(s, 99).toFixed(0).padStart(5)} ms   max ${pct(s, 100).toFixed(0).padStart(5)} ms   (n=${s.length})`;
+  const f = (v: number): string => v.toFixed(1).padStart(6);
+  return `  ${label.padEnd(46)} p50 ${f(pct(s, 50))} ms   p99 ${f(pct(s, 99))} ms   max ${f(pct(s, 100))} ms   (n=${s.length})`;
+}
+
+function load(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 }
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
@@ -29,21 +51,68 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   return [v, performance.now() - t0];
 }
 
+/** Runs the jobs through cnispawn, `parallel` at a time. */
+async function spawnJobs(jobs: { exe: string; env: Record<string, string>; stdin: string }[], parallel: number): Promise<Sample[]> {
+  const child = spawn(path.join(repoRoot, 'dist/cnispawn'), ['-parallel', String(parallel)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<number | null>((resolve) => child.on('close', resolve));
+  child.stdin.end(JSON.stringify(jobs));
+  const code = await done;
+  if (code !== 0) throw new Error(`cnispawn exited ${code}`);
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Sample);
+}
+
+interface AgentCounters {
+  addSeconds: number;
+  adds: number;
+  programSeconds: number;
+  pluginSpawns: number;
+  agentSpawns: number;
+  cpuSeconds: number;
+}
+
+async function counters(agent: AgentProcess, command = 'ADD'): Promise<AgentCounters> {
+  return {
+    addSeconds: await metricSum(agent, 'mizzen_cni_request_duration_seconds_sum', { command }),
+    adds: await metricSum(agent, 'mizzen_cni_request_duration_seconds_count', { command }),
+    programSeconds: await metricSum(agent, 'mizzen_cni_program_seconds_total', { command }),
+    pluginSpawns: await metricSum(agent, 'mizzen_cni_spawns_total', { cause: command.toLowerCase(), by: 'plugin' }),
+    agentSpawns: await metricSum(agent, 'mizzen_cni_spawns_total', { by: 'agent' }),
+    cpuSeconds: await metricSum(agent, 'process_cpu_seconds_total'),
+  };
+}
+
+function share(a: AgentCounters, b: AgentCounters): string {
+  const n = Math.max(1, b.adds - a.adds);
+  const own = ((b.addSeconds - a.addSeconds - (b.programSeconds - a.programSeconds)) * 1000) / n;
+  const cpu = ((b.cpuSeconds - a.cpuSeconds) * 1000) / n;
+  const procs = 1 + (b.pluginSpawns - a.pluginSpawns) / n;
+  return `agent's own time ${own.toFixed(1)} ms/ADD (decision, program, socket; excluding the plugin running it), agent CPU ${cpu.toFixed(1)} ms/ADD; processes per ADD ${procs.toFixed(2)} (mizzen-cni + what it ran), forked by the agent ${b.agentSpawns - a.agentSpawns}`;
+}
+
+function check(samples: Sample[], what: string): void {
+  const bad = samples.find((s) => s.code !== 0);
+  if (bad) throw new Error(`${what} #${bad.index} failed (${bad.code}): ${bad.stdout}${bad.stderr}`);
+}
+
 async function main(): Promise<void> {
+  const loadStart = load();
   const kubeconfig = await clusterUp(cluster);
   const client = await KubeClient.create(KubeClient.loadConfig(kubeconfig));
   const lab = new CniLab({ octet: 50 });
-  let agent: Awaited<ReturnType<CniLab['startAgent']>> | undefined;
-  const netns = (i: number): string => `mz-bench-${i}`;
+  let agent: AgentProcess | undefined;
+  const netns = (i: number): string => `mz-bench-${process.pid % 100000}-${i}`;
   const pods: { namespace: string; name: string; uid: string }[] = [];
+  const primaryDir = `${lab.dir}/primary.d`;
   try {
     await lab.init();
     lab.writePrimary();
-    const primaryDir = `${lab.dir}/primary.d`;
-    await import('node:fs').then((fs) => {
-      fs.mkdirSync(primaryDir);
-      fs.writeFileSync(`${primaryDir}/10-mz-e2e.conflist`, JSON.stringify(lab.primaryConfig()));
-    });
+    fs.mkdirSync(primaryDir);
+    fs.writeFileSync(`${primaryDir}/10-mz-e2e.conflist`, JSON.stringify(lab.primaryConfig()));
     await client.delete(R.namespace, ns).catch(() => undefined);
     await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch(() => undefined);
     lab.writeAgentConfig({ 'repair.enabled': 'false' });
@@ -58,48 +127,62 @@ async function main(): Promise<void> {
       primary.push(ms);
       results.push(JSON.parse(out));
     }
-    const add = async (i: number): Promise<number> => {
-      const [res, ms] = await timed(() => lab.execPlugin('ADD', netns(i), pods[i] ?? { namespace: '', name: '' }, results[i]));
-      if (res.code !== 0) throw new Error(`ADD of ${netns(i)} failed: ${res.stdout}${res.stderr}`);
-      return ms;
+    const list = JSON.parse(fs.readFileSync(path.join(lab.confDir, '10-mz-e2e.conflist'), 'utf8')) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+    const entry = list.plugins.find((p) => p.type === 'mizzen-cni');
+    const exe = path.join(lab.binDir, 'mizzen-cni');
+    const job = (command: string, i: number): { exe: string; env: Record<string, string>; stdin: string } => {
+      const pod = pods[i] ?? { namespace: '', name: '', uid: '' };
+      return {
+        exe,
+        env: {
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: `mz-bench-${i}`,
+          CNI_NETNS: `/run/netns/${netns(i)}`,
+          CNI_IFNAME: 'eth0',
+          CNI_PATH: `${lab.binDir}:/usr/lib/cni`,
+          CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_UID=${pod.uid}`,
+        },
+        stdin: JSON.stringify({ cniVersion: list.cniVersion, name: list.name, ...entry, prevResult: results[i] }),
+      };
     };
-    const agentMs = async (): Promise<[number, number]> => [
-      (await metricSum(running, 'mizzen_cni_request_duration_seconds_sum', { command: 'ADD' })) * 1000,
-      await metricSum(running, 'mizzen_cni_request_duration_seconds_count', { command: 'ADD' }),
-    ];
-    const meanSince = async ([ms0, n0]: [number, number]): Promise<string> => {
-      const [ms1, n1] = await agentMs();
-      return ((ms1 - ms0) / Math.max(1, n1 - n0)).toFixed(0);
-    };
-    const a0 = await agentMs();
-    const spawns0 = await metricSum(running, 'mizzen_cni_spawns_total', { cause: 'add' });
-    const sequential: number[] = [];
-    for (let i = 0; i < PODS; i++) sequential.push(await add(i));
-    const spawnsSeq = ((await metricSum(running, 'mizzen_cni_spawns_total', { cause: 'add' })) - spawns0) / PODS;
-    const agentSeq = await meanSince(a0);
-    // Back to a netns without rules (the agent's DEL cleanup), so that the concurrent ADDs program from scratch.
-    for (let i = 0; i < PODS; i++) await lab.execPlugin('DEL', netns(i), pods[i] ?? { namespace: '', name: '' }, results[i]);
-    const spawns1 = await metricSum(running, 'mizzen_cni_spawns_total', { cause: 'add' });
-    const a1 = await agentMs();
-    const parallel: number[] = [];
-    for (let i = 0; i < PODS; i += PARALLEL) {
-      const batch = Array.from({ length: Math.min(PARALLEL, PODS - i) }, (_, k) => i + k);
-      parallel.push(...(await Promise.all(batch.map(add))));
-    }
-    const spawnsPar = ((await metricSum(running, 'mizzen_cni_spawns_total', { cause: 'add' })) - spawns1) / PODS;
-    const agentPar = await meanSince(a1);
-    const again = await add(0);
-    const spawnsAgain = (await metricSum(running, 'mizzen_cni_spawns_total', { cause: 'add' })) - spawns1 - spawnsPar * PODS;
-    console.log(`cni bench (${PODS} pods on real network namespaces, ${PARALLEL} concurrent ADDs per round; node ${process.version}, load ${(await import('node:os')).loadavg()[0]?.toFixed(1) ?? ''})`);
-    console.log(summary('primary CNI ADD (bridge + host-local, cnitool)', primary));
-    console.log(summary('mizzen-cni ADD, sequential pods', sequential));
-    console.log(summary(`mizzen-cni ADD, ${PARALLEL} in parallel`, parallel));
-    console.log(`  of which in the agent (mean; socket to answer) ${agentSeq} ms sequential, ${agentPar} ms in parallel; the rest is the plugin process`);
-    console.log(`  a repeated ADD of a programmed pod           ${again.toFixed(0)} ms`);
-    console.log(`  processes per ADD: 1 (mizzen-cni, no children) + ${spawnsSeq.toFixed(2)} by the agent sequential, ${spawnsPar.toFixed(2)} in parallel (iptables-save + iptables-restore); ${spawnsAgain} for a repeated ADD`);
+    const all = (command: string, n = PODS): ReturnType<typeof job>[] => Array.from({ length: n }, (_, i) => job(command, i));
+
+    const version = await spawnJobs(Array.from({ length: REPEAT }, () => ({ ...job('VERSION', 0), stdin: '{"cniVersion":"1.0.0"}' })), 1);
+    check(version, 'VERSION');
+
+    const c0 = await counters(running);
+    const sequential = await spawnJobs(all('ADD'), 1);
+    check(sequential, 'sequential ADD');
+    const c1 = await counters(running);
+    const repeated = await spawnJobs(all('ADD', REPEAT), 1);
+    check(repeated, 'repeated ADD');
+    const c2 = await counters(running);
+    // Back to netns without rules (the agent's DEL, through the plugin), so the concurrent ADDs are fresh again.
+    check(await spawnJobs(all('DEL'), 1), 'DEL');
+    const c3 = await counters(running);
+    const parallel = await spawnJobs(all('ADD'), PARALLEL);
+    check(parallel, 'parallel ADD');
+    const c4 = await counters(running);
+
+    const wall = (s: Sample[]): number[] => s.map((x) => x.wallMs);
+    const cpu = (s: Sample[]): number[] => s.map((x) => x.cpuMs);
+    const size = fs.statSync(exe).size;
+    console.log(`cni bench: ${PODS} pods on real network namespaces, ${PARALLEL} concurrent ADDs per round, ${REPEAT} repeated ADDs`);
+    console.log(`  ${os.cpus().length} CPUs; load average at start ${loadStart}, now ${load()}; mizzen-cni ${(size / 1e6).toFixed(1)} MB, started by cnispawn (Go fork/exec, as libcni)`);
+    console.log(line('primary CNI ADD (bridge + host-local, cnitool)', primary));
+    console.log(line('mizzen-cni VERSION (process start and exit)', wall(version)));
+    console.log(line('mizzen-cni ADD, sequential pods', wall(sequential)));
+    console.log(line('  CPU (plugin + its children)', cpu(sequential)));
+    console.log(`    ${share(c0, c1)}`);
+    console.log(line(`mizzen-cni ADD, ${PARALLEL} in parallel`, wall(parallel)));
+    console.log(line('  CPU (plugin + its children)', cpu(parallel)));
+    console.log(`    ${share(c3, c4)}`);
+    console.log(line('mizzen-cni ADD repeated (programmed pod)', wall(repeated)));
+    console.log(line('  CPU (plugin + its children)', cpu(repeated)));
+    console.log(`    ${share(c1, c2)}`);
   } finally {
     if (agent) await lab.stopAgent(agent);
-    for (let i = 0; i < pods.length; i++) await lab.cnitool('del', netns(i), pods[i], `${lab.dir}/primary.d`).catch(() => undefined);
+    for (let i = 0; i < pods.length; i++) await lab.cnitool('del', netns(i), pods[i], primaryDir).catch(() => undefined);
     await lab.cleanup();
     await client.delete(R.namespace, ns).catch(() => undefined);
     client.close();

@@ -19,6 +19,7 @@ import { ProbeServer } from '../kube/server.js';
 import { type Logger, createLogger } from '../util/log.js';
 import { pluginEntry } from './conflist.js';
 import { PluginHandler } from './handler.js';
+import { type Fingerprinter, DriftProbe, processFingerprinter } from './drift.js';
 import { CniInstaller } from './install.js';
 import { KeyedLock } from './lock.js';
 import { AgentMetrics } from './metrics.js';
@@ -40,6 +41,8 @@ export interface RunningAgent {
 export interface AgentOverrides {
   readonly executor?: IptablesExecutor;
   readonly log?: Logger;
+  /** Reads netns fingerprints for the drift check; default: `<plugin> fingerprint <backend>`. */
+  readonly fingerprinter?: Fingerprinter;
 }
 
 class KubePodWriter implements PodWriter {
@@ -90,7 +93,7 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     metrics: agentMetrics,
     explainMissing: (ref) => explainMissing(client, cfg.nodeName, ref),
   });
-  const socket = new AgentSocketServer(socketPath, (req) => handler.handle(req), (err) => log.error('Plugin request failed', { error: errorMessage(err) }));
+  const socket = new AgentSocketServer(socketPath, (req, peer) => handler.handle(req, peer), (err) => log.error('Plugin request failed', { error: errorMessage(err) }));
   const installer = new CniInstaller({
     pluginSource: cfg.pluginPath,
     cniBinDir: cfg.cniBinDir,
@@ -114,6 +117,7 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     log,
     metrics: agentMetrics,
     readyAt: () => readyAt,
+    probe: new DriftProbe(overrides.fingerprinter ?? processFingerprinter(cfg.pluginPath, () => executor.detectBackend()), () => index.knownNetns(), Math.max(250, cfg.driftIntervalMs / 2)),
   });
   const controller = new Controller(
     {

@@ -1,17 +1,29 @@
 // The agent's side of a plugin request: find the pod in the node's cache, decide, and program (ADD), verify and
 // restore (CHECK) or clean (DEL) its network namespace with the iptables engine. One netns at a time.
+//
+// The agent decides and computes every program; the plugin runs them in the pod's netns (PluginPeer), so no
+// request forks a process in the agent. A fresh netns (a container this agent has not seen, with no libcni
+// cache entry) is given the whole rule set in one program without reading it first; a known one (a repeated
+// ADD, CHECK, DEL) is read first (iptables-save through the plugin) and given only what differs.
 import fs from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
 import {
+  type CommandResult,
+  type CommandRunner,
+  type ExecOptions,
   type Family,
   type IptablesConfig,
   type IptablesExecutor,
+  type ProgramStep,
   type RuleSet,
   AnnotationError,
+  Executor,
   IptablesCommandError,
   buildRuleSet,
+  commandFamily,
   configFromPod,
   diff,
+  freshProgram,
   ownsChain,
 } from '../iptables/index.js';
 import type { EventSink } from '../kube/events.js';
@@ -22,6 +34,7 @@ import type { AgentMetrics } from './metrics.js';
 import type { NetnsIndex } from './netns.js';
 import type { PodSource } from './pods.js';
 import { type AgentResponse, type PluginRequest, type PodRef, CNI_ERROR } from './protocol.js';
+import type { PluginPeer } from './socket.js';
 
 export const EVENT_REASON = {
   invalidAnnotation: 'InvalidTrafficAnnotation',
@@ -57,11 +70,11 @@ export interface LiveState {
 }
 
 /** Reads the netns's rules once per family and compares them with the rule set. */
-export async function inspect(executor: IptablesExecutor, ruleSet: RuleSet, netnsPath: string): Promise<LiveState> {
+export async function inspect(executor: IptablesExecutor, ruleSet: RuleSet, opts: ExecOptions): Promise<LiveState> {
   let inSync = true;
   let hasOurs = false;
   for (const f of ruleSet.families) {
-    const live = await executor.save(f.family, { netnsPath });
+    const live = await executor.save(f.family, opts);
     inSync &&= diff(ruleSet, f.family, live).inSync;
     hasOurs ||= live.tables.some((t) => t.chains.some((c) => ownsChain(c.name)));
   }
@@ -84,31 +97,56 @@ export interface HandlerDeps {
   readonly explainMissing?: (pod: PodRef) => Promise<string | undefined>;
 }
 
+/** Runs each command through the plugin, in the pod's netns: one program of one step per command. */
+export class PeerRunner implements CommandRunner {
+  constructor(private readonly peer: PluginPeer) {}
+
+  async run(cmd: string, args: readonly string[], input?: string): Promise<CommandResult> {
+    const [res] = await this.peer.run([{ family: commandFamily(cmd, args), tool: cmd, args, ...(input === undefined ? {} : { stdin: input }) }]);
+    if (res === undefined) throw new Error('the plugin ran nothing');
+    return res;
+  }
+}
+
+const stepLine = (s: ProgramStep): string => [s.tool, ...s.args].join(' ');
+
 const fail = (code: number, msg: string, details?: string): AgentResponse => ({ ok: false, code, msg, ...(details ? { details } : {}) });
 
 export class PluginHandler {
   constructor(private readonly d: HandlerDeps) {}
 
-  async handle(req: PluginRequest): Promise<AgentResponse> {
+  async handle(req: PluginRequest, peer?: PluginPeer): Promise<AgentResponse> {
     const end = this.d.metrics?.requestDuration.startTimer({ command: req.command });
-    const res = await this.dispatch(req);
+    let programMs = 0;
+    const timed: PluginPeer | undefined = peer && {
+      run: async (steps, decision) => {
+        const t0 = performance.now();
+        try {
+          return await peer.run(steps, decision);
+        } finally {
+          programMs += performance.now() - t0;
+        }
+      },
+    };
+    const res = await this.dispatch(req, timed);
     end?.();
+    this.d.metrics?.programSeconds.inc({ command: req.command }, programMs / 1000);
     this.d.metrics?.requests.inc({ command: req.command, result: res.ok ? 'ok' : `error-${res.code}` });
-    if (res.ok) this.d.metrics?.spawns.inc({ cause: req.command.toLowerCase() }, res.spawns);
+    if (res.ok) this.d.metrics?.spawns.inc({ cause: req.command.toLowerCase(), by: peer ? 'plugin' : 'agent' }, res.spawns);
     const fields = { command: req.command, pod: req.pod ? `${req.pod.namespace}/${req.pod.name}` : '', netns: req.netns };
     if (res.ok) this.d.log.debug('Answered plugin request', { ...fields, redirected: res.redirected, reason: res.reason, spawns: res.spawns });
     else this.d.log.warn('Refused plugin request', { ...fields, code: res.code, error: res.msg });
     return res;
   }
 
-  private dispatch(req: PluginRequest): Promise<AgentResponse> {
+  private dispatch(req: PluginRequest, peer: PluginPeer | undefined): Promise<AgentResponse> {
     switch (req.command) {
       case 'ADD':
-        return this.add(req);
+        return this.add(req, peer);
       case 'CHECK':
-        return this.check(req);
+        return this.check(req, peer);
       case 'DEL':
-        return this.del(req);
+        return this.del(req, peer);
       case 'STATUS':
         return Promise.resolve({ ok: true, redirected: false, reason: 'ready', message: `the mizzen agent of node ${this.d.nodeName} is ready`, spawns: 0 });
     }
@@ -148,30 +186,62 @@ export class PluginHandler {
     return { ref: req.pod, pod, want: { decision: want.decision, ruleSet: want.ruleSet }, netns: this.d.index.agentPath(req.netns) };
   }
 
-  private async add(req: PluginRequest): Promise<AgentResponse> {
+  /**
+   * Where a request's commands run: through the plugin in the pod's netns when it can (no process in the
+   * agent), else as `nsenter --net=<netns> <command>` by the agent itself.
+   */
+  private async executorFor(peer: PluginPeer | undefined, netns: string): Promise<{ executor: IptablesExecutor; opts: ExecOptions }> {
+    if (peer === undefined) return { executor: this.d.executor, opts: { netnsPath: netns } };
+    return { executor: new Executor(new PeerRunner(peer), await this.d.executor.detectBackend()), opts: {} };
+  }
+
+  /** Has the plugin give a fresh netns the whole rule set in one program. Returns the steps run. */
+  private async applyFresh(peer: PluginPeer, ruleSet: RuleSet, decision: Decision): Promise<number> {
+    const steps = freshProgram(ruleSet, await this.d.executor.detectBackend());
+    const first = steps[0];
+    if (first === undefined) return 0;
+    let results;
+    try {
+      results = await peer.run(steps, { redirected: true, reason: decision.reason, message: decision.message });
+    } catch (err) {
+      throw new IptablesCommandError(stepLine(first), -1, (err as Error).message);
+    }
+    results.forEach((r, i) => {
+      if (r.code !== 0) throw new IptablesCommandError(stepLine(steps[i] ?? first), r.code, r.stderr);
+    });
+    if (results.length < steps.length) throw new IptablesCommandError(stepLine(steps[results.length] ?? first), -1, `the plugin ran ${results.length} of ${steps.length} steps`);
+    return results.length;
+  }
+
+  private async add(req: PluginRequest, peer: PluginPeer | undefined): Promise<AgentResponse> {
     const t = await this.target(req, 'ADD');
     if (!('want' in t)) return t;
     const { ref, pod, want, netns } = t;
     const ruleSet = want.ruleSet;
     try {
-      const res = await this.d.locks.run(netns, () => this.d.executor.apply(ruleSet, { netnsPath: netns }));
+      const spawns = await this.d.locks.run(netns, async () => {
+        if (peer !== undefined && !this.d.index.seen(req.containerId, netns, req.network, req.ifName)) return this.applyFresh(peer, ruleSet, want.decision);
+        const { executor, opts } = await this.executorFor(peer, netns);
+        return (await executor.apply(ruleSet, opts)).spawns;
+      });
       this.d.index.record({ pod: { ...ref, ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}) }, containerId: req.containerId, netns, ips: req.ips, ruleSet, source: 'add' });
-      return { ok: true, redirected: true, reason: want.decision.reason, message: want.decision.message, spawns: res.spawns };
+      return { ok: true, redirected: true, reason: want.decision.reason, message: want.decision.message, spawns };
     } catch (err) {
       return this.commandFailed(pod, err);
     }
   }
 
-  private async check(req: PluginRequest): Promise<AgentResponse> {
+  private async check(req: PluginRequest, peer: PluginPeer | undefined): Promise<AgentResponse> {
     const t = await this.target(req, 'CHECK');
     if (!('want' in t)) return t;
     const { pod, netns } = t;
     const ruleSet = t.want.ruleSet;
     try {
+      const { executor, opts } = await this.executorFor(peer, netns);
       return await this.d.locks.run(netns, async () => {
-        const live = await inspect(this.d.executor, ruleSet, netns);
+        const live = await inspect(executor, ruleSet, opts);
         if (live.inSync) return { ok: true, redirected: true, reason: 'in-sync', message: 'the live rules match the desired rules', spawns: live.spawns };
-        const res = await this.d.executor.apply(ruleSet, { netnsPath: netns });
+        const res = await executor.apply(ruleSet, opts);
         this.d.metrics?.repairs.inc({ action: 'restore' });
         this.d.events.emit(pod, 'Normal', EVENT_REASON.restored, 'Restored traffic redirection rules that had drifted (CNI CHECK)');
         this.d.log.info('Restored drifted rules', { kind: 'Pod', namespace: req.pod?.namespace, name: req.pod?.name, netns, cause: 'CHECK' });
@@ -182,14 +252,15 @@ export class PluginHandler {
     }
   }
 
-  private async del(req: PluginRequest): Promise<AgentResponse> {
+  private async del(req: PluginRequest, peer: PluginPeer | undefined): Promise<AgentResponse> {
     const tracked = this.d.index.forgetContainer(req.containerId);
     const netns = this.d.index.agentPath(req.netns);
     if (req.netns === '' || !fs.existsSync(netns)) return { ok: true, redirected: false, reason: 'netns-gone', message: 'the network namespace no longer exists', spawns: 0 };
     try {
       // The rule set this agent applied (with its policy routing), else every family the pod has addresses in.
       const families: Family[] = req.ips.length === 0 ? ['v4', 'v6'] : req.ips.some((ip) => ip.includes(':')) ? ['v4', 'v6'] : ['v4'];
-      const res = await this.d.locks.run(netns, () => this.d.executor.cleanup(tracked?.ruleSet ? { netnsPath: netns, ruleSet: tracked.ruleSet } : { netnsPath: netns, families }));
+      const { executor, opts } = await this.executorFor(peer, netns);
+      const res = await this.d.locks.run(netns, () => executor.cleanup(tracked?.ruleSet ? { ...opts, ruleSet: tracked.ruleSet } : { ...opts, families }));
       return { ok: true, redirected: res.changed, reason: 'cleaned', message: res.changed ? 'removed the redirection rules' : 'nothing to remove', spawns: res.spawns };
     } catch (err) {
       if (!(err instanceof IptablesCommandError)) throw err;

@@ -5,6 +5,7 @@ export class AgentMetrics {
   readonly requests: Counter;
   readonly requestDuration: Histogram;
   readonly spawns: Counter;
+  readonly programSeconds: Counter;
   readonly repairs: Counter;
   readonly cniConfigInserts: Counter;
 
@@ -18,7 +19,18 @@ export class AgentMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.spawns = new Counter({ name: 'mizzen_cni_spawns_total', help: 'Processes (iptables-save/-restore, ip) the agent spawned, by cause', labelNames: ['cause'], registers });
+    this.spawns = new Counter({
+      name: 'mizzen_cni_spawns_total',
+      help: 'Processes (iptables-save/-restore, ip, nft) run in pod network namespaces, by cause and by who ran them (plugin, agent)',
+      labelNames: ['cause', 'by'],
+      registers,
+    });
+    this.programSeconds = new Counter({
+      name: 'mizzen_cni_program_seconds_total',
+      help: 'Time the agent waited for the plugin to run its programs, by command (the rest of a request is the agent’s own)',
+      labelNames: ['command'],
+      registers,
+    });
     this.repairs = new Counter({ name: 'mizzen_cni_repairs_total', help: 'Repair and drift actions by action', labelNames: ['action'], registers });
     this.cniConfigInserts = new Counter({ name: 'mizzen_cni_config_inserts_total', help: 'Times install-cni (re-)inserted mizzen-cni into the CNI configuration', registers });
   }

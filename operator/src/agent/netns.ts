@@ -116,6 +116,26 @@ export class NetnsIndex {
     return undefined;
   }
 
+  /**
+   * Whether this netns may already have rules: this agent programmed the container or the netns, or libcni
+   * has a cached result for the attachment (written after a successful ADD of the whole chain, so a repeated
+   * ADD after an agent restart is known too). A first ADD of a new sandbox is neither.
+   */
+  seen(containerId: string, netns: string, network: string | undefined, ifName: string): boolean {
+    for (const a of this.tracked.values()) if (a.containerId === containerId || a.netns === netns) return true;
+    if (network !== undefined && network !== '') return fs.existsSync(path.join(this.cacheDir, 'results', `${network}-${containerId}-${ifName}`));
+    for (const list of this.cached.values()) if (list.some((a) => a.containerId === containerId || a.netns === netns)) return true;
+    return false;
+  }
+
+  /** Every netns this agent knows of: the ones it programmed and the ones of libcni's last scanned results. */
+  knownNetns(): string[] {
+    const out = new Set<string>();
+    for (const a of this.tracked.values()) out.add(a.netns);
+    for (const list of this.cached.values()) for (const a of list) out.add(a.netns);
+    return [...out];
+  }
+
   forgetPod(pod: PodRef): void {
     this.tracked.delete(podKey(pod));
   }

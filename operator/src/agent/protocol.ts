@@ -1,8 +1,16 @@
-// What the mizzen-cni plugin and the node agent say to each other over the agent's unix socket, and the CNI
-// constants both sides need. Pure and dependency-free: the plugin bundles this file, so keep it small.
+// What the mizzen-cni plugin (Go, cni/) and the node agent say to each other over the agent's unix socket, and
+// the CNI constants both sides need. Pure. cni/protocol.go is the plugin's side of the same messages.
 //
-// One connection carries one exchange: the plugin writes one JSON request and a newline, the agent answers with
-// one JSON response and a newline, then closes.
+// One connection carries one exchange, every message one JSON object on one line:
+//   plugin → agent  PluginRequest
+//   agent  → plugin AgentProgram ({"run": [steps]}): the plugin runs the steps in the pod's netns, in order,
+//                   stopping after the first failure, and answers PluginReport ({"results": [...]}); repeated
+//                   as the agent needs (a fresh netns: one program; a known one: a save, then a restore if needed)
+//   agent  → plugin AgentResponse ({"ok": ...}), the last message; the agent closes.
+// The agent decides, what to run too; the plugin only executes (ADR 0005).
+import type { ProgramStep, StepResult } from '../iptables/restore.js';
+
+export type { ProgramStep, StepResult };
 
 /** The plugin's `type` in a conflist; install-cni finds (and removes) exactly the entries of this type. */
 export const PLUGIN_TYPE = 'mizzen-cni';
@@ -49,6 +57,21 @@ export interface PluginRequest {
   readonly pod?: PodRef;
   /** The pod's addresses from prevResult (CIDR notation), which tell whether it has IPv6. */
   readonly ips: readonly string[];
+  /** The network's name from the conflist (with containerId and ifName: libcni's cache key). */
+  readonly network?: string;
+  /** The plugin runs the agent's programs in the pod's netns; without it the agent runs them itself (nsenter). */
+  readonly exec?: boolean;
+}
+
+/** A program for the plugin to run in the pod's netns; for ADD it also carries the decision. */
+export interface AgentProgram {
+  readonly run: readonly ProgramStep[];
+  readonly decision?: { readonly redirected: boolean; readonly reason: string; readonly message: string };
+}
+
+/** The plugin's answer to a program: one result per step run, in order, stopping after the first failure. */
+export interface PluginReport {
+  readonly results: readonly StepResult[];
 }
 
 export interface AgentSuccess {
@@ -58,7 +81,7 @@ export interface AgentSuccess {
   /** The decision's reason, e.g. `sidecar`, `no-sidecar`, `excluded-namespace`. */
   readonly reason: string;
   readonly message: string;
-  /** Processes the agent spawned for this request. */
+  /** Processes run for this request in the pod's netns (by the plugin, or by the agent for a plugin without exec). */
   readonly spawns: number;
 }
 
@@ -94,6 +117,12 @@ export function isSupportedVersion(v: unknown): v is string {
   return typeof v === 'string' && (SUPPORTED_VERSIONS as readonly string[]).includes(v);
 }
 
+function optionalProblem(r: Record<string, unknown>): string | undefined {
+  if (r.network !== undefined && typeof r.network !== 'string') return 'network must be a string';
+  if (r.exec !== undefined && typeof r.exec !== 'boolean') return 'exec must be a boolean';
+  return undefined;
+}
+
 /** Checks that a parsed line is a request; returns a reason when it is not. */
 export function requestProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return 'not a JSON object';
@@ -101,9 +130,24 @@ export function requestProblem(value: unknown): string | undefined {
   if (!['ADD', 'CHECK', 'DEL', 'STATUS'].includes(String(r.command))) return `unknown command ${JSON.stringify(r.command)}`;
   for (const k of ['cniVersion', 'containerId', 'netns', 'ifName']) if (typeof r[k] !== 'string') return `${k} must be a string`;
   if (!Array.isArray(r.ips) || !r.ips.every((ip) => typeof ip === 'string')) return 'ips must be a list of strings';
+  const optional = optionalProblem(r);
+  if (optional !== undefined) return optional;
   if (r.pod !== undefined) {
     const p = r.pod as Record<string, unknown> | null;
     if (typeof p !== 'object' || p === null || typeof p.namespace !== 'string' || typeof p.name !== 'string') return 'pod must have a namespace and a name';
+  }
+  return undefined;
+}
+
+/** Checks that a parsed line is a report with at most `steps` results; returns a reason when it is not. */
+export function reportProblem(value: unknown, steps: number): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'not a JSON object';
+  const results = (value as Record<string, unknown>).results;
+  if (!Array.isArray(results)) return 'results must be a list';
+  if (results.length > steps) return `${results.length} results for ${steps} steps`;
+  for (const r of results as unknown[]) {
+    const x = r as Record<string, unknown> | null;
+    if (typeof x !== 'object' || x === null || typeof x.code !== 'number' || typeof x.stdout !== 'string' || typeof x.stderr !== 'string') return 'a result needs code, stdout and stderr';
   }
   return undefined;
 }

@@ -9,10 +9,11 @@
 // install-cni has completed: "not in the cache" never means "broken".
 import type { V1Pod } from '@kubernetes/client-node';
 import type { CniRepairSettings } from '../render/cniconfig.js';
-import type { IptablesExecutor } from '../iptables/index.js';
+import type { IptablesExecutor, RuleSet } from '../iptables/index.js';
 import type { EventSink } from '../kube/events.js';
 import type { Logger } from '../util/log.js';
 import type { DecideSettings } from './decide.js';
+import type { DriftProbe } from './drift.js';
 import { EVENT_REASON, type LiveState, desiredFor, inspect } from './handler.js';
 import type { KeyedLock } from './lock.js';
 import type { AgentMetrics } from './metrics.js';
@@ -98,6 +99,8 @@ export interface RepairDeps {
   readonly metrics?: AgentMetrics;
   /** When the agent became ready (epoch ms); sandboxes set up before then may have missed the plugin. */
   readonly readyAt?: () => number | undefined;
+  /** Skips reading a netns whose rules have not changed since it was last found in sync (drift.ts). */
+  readonly probe?: DriftProbe;
 }
 
 function podIps(pod: V1Pod): string[] {
@@ -126,16 +129,31 @@ export class PodRepairer {
     if (ruleSet === undefined || att === undefined) return this.act(pod, planRepair(base), undefined);
     const netns = att.netns;
     return this.d.locks.run(netns, async () => {
-      const live = await inspect(this.d.executor, ruleSet, netns);
-      this.d.metrics?.spawns.inc({ cause: 'drift-check' }, live.spawns);
+      const probed = await this.probe(netns, ruleSet);
+      if (probed.unchanged) return []; // unchanged since found in sync with the same desired rules
+      const live = await inspect(this.d.executor, ruleSet, { netnsPath: netns });
+      this.d.metrics?.spawns.inc({ cause: 'drift-check', by: 'agent' }, live.spawns);
       const plan = planRepair({ ...base, live });
+      if (live.inSync) this.d.probe?.verify(netns, probed.fp, probed.desired);
+      else this.d.probe?.forget(netns);
       if (plan.actions.includes('restore') || plan.actions.includes('repair')) {
         const res = await this.d.executor.apply(ruleSet, { netnsPath: netns });
-        this.d.metrics?.spawns.inc({ cause: 'repair' }, res.spawns);
+        this.d.metrics?.spawns.inc({ cause: 'repair', by: 'agent' }, res.spawns);
         this.d.index.record({ ...att, pod: ref, ruleSet });
       }
       return this.act(pod, plan, netns);
     });
+  }
+
+  /** The netns's fingerprint (one process per round for all netns) and whether it is unchanged since in sync. */
+  private async probe(netns: string, ruleSet: RuleSet): Promise<{ unchanged: boolean; fp?: string; desired: string }> {
+    const probe = this.d.probe;
+    const desired = JSON.stringify(ruleSet);
+    if (probe === undefined) return { unchanged: false, desired };
+    const runs = probe.runs;
+    const fp = await probe.current(netns);
+    if (probe.runs > runs) this.d.metrics?.spawns.inc({ cause: 'drift-probe', by: 'agent' }, probe.runs - runs);
+    return { unchanged: probe.unchanged(netns, fp, desired), ...(fp === undefined ? {} : { fp }), desired };
   }
 
   private baseInput(pod: V1Pod, ref: PodRef, wantsRedirect: boolean): Omit<RepairInput, 'attachedBeforeReady'> {

@@ -1,45 +1,109 @@
-// The unix socket between mizzen-cni and the agent: one JSON line each way per connection.
+// The agent's end of the unix socket that mizzen-cni talks to: one exchange per connection (protocol.ts). The
+// first line is the plugin's request; while answering it the handler may send the plugin programs to run in
+// the pod's netns (PluginPeer) and read their results; the last line is the answer.
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type AgentResponse, type PluginRequest, CNI_ERROR, requestProblem } from './protocol.js';
-import { AgentUnreachableError } from './plugin.js';
+import { type AgentProgram, type AgentResponse, type PluginRequest, type ProgramStep, type StepResult, CNI_ERROR, reportProblem, requestProblem } from './protocol.js';
 
 const MAX_LINE = 1 << 20;
+/** How long the agent waits for the results of a program (the plugin's own default timeout is 30 s). */
+const DEFAULT_PEER_TIMEOUT_MS = 60_000;
 
-/** Sends one request and resolves with the answer. Rejects with AgentUnreachableError if there is none. */
-export function callAgent(socketPath: string, request: PluginRequest, timeoutMs: number): Promise<AgentResponse> {
-  return new Promise((resolve, reject) => {
-    const sock = net.createConnection(socketPath);
-    let buf = '';
-    let settled = false;
-    const finish = (err: Error | undefined, res?: AgentResponse): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(res as AgentResponse);
-    };
-    const timer = setTimeout(() => finish(new AgentUnreachableError(`no answer within ${timeoutMs / 1000}s`)), timeoutMs);
-    sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(`${JSON.stringify(request)}\n`));
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const i = buf.indexOf('\n');
-      if (i < 0) return;
-      try {
-        finish(undefined, JSON.parse(buf.slice(0, i)) as AgentResponse);
-      } catch (err) {
-        finish(new AgentUnreachableError(`the agent's answer is not JSON: ${(err as Error).message}`));
-      }
-    });
-    sock.on('error', (err: NodeJS.ErrnoException) => finish(new AgentUnreachableError(err.code ? `connect ${err.code}` : err.message)));
-    sock.on('close', () => finish(new AgentUnreachableError('the agent closed the connection without an answer')));
-  });
+/** The plugin on the other end of a connection, which runs programs in the pod's netns for the agent. */
+export interface PluginPeer {
+  /** Has the plugin run the steps; rejects when the plugin is gone, silent or answers nonsense. */
+  run(steps: readonly ProgramStep[], decision?: AgentProgram['decision']): Promise<StepResult[]>;
 }
 
-export type RequestHandler = (request: PluginRequest) => Promise<AgentResponse>;
+/** Handles one request; `peer` is there when the plugin can run programs (`exec: true`). */
+export type RequestHandler = (request: PluginRequest, peer?: PluginPeer) => Promise<AgentResponse>;
+
+/** One connection: a line reader and writer. */
+class Connection implements PluginPeer {
+  private buf = '';
+  private readonly lines: string[] = [];
+  private waiting?: { resolve: (line: string) => void; reject: (err: Error) => void };
+  private ended?: Error;
+
+  constructor(
+    private readonly sock: net.Socket,
+    private readonly timeoutMs: number,
+  ) {
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => this.feed(chunk));
+    sock.on('error', () => undefined); // 'close' follows
+    sock.on('close', () => this.fail(new Error('the plugin closed the connection')));
+  }
+
+  private feed(chunk: string): void {
+    this.buf += chunk;
+    for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
+      this.push(this.buf.slice(0, i));
+      this.buf = this.buf.slice(i + 1);
+    }
+    if (this.buf.length >= MAX_LINE) {
+      this.push(this.buf);
+      this.buf = '';
+    }
+  }
+
+  private push(line: string): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    if (w) w.resolve(line);
+    else this.lines.push(line);
+  }
+
+  private fail(err: Error): void {
+    this.ended ??= err;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(err);
+  }
+
+  next(timeoutMs: number): Promise<string> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (this.ended) return Promise.reject(this.ended);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        reject(new Error(`the plugin did not answer within ${timeoutMs / 1000}s`));
+      }, timeoutMs);
+      this.waiting = {
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+    });
+  }
+
+  async run(steps: readonly ProgramStep[], decision?: AgentProgram['decision']): Promise<StepResult[]> {
+    if (this.ended) throw this.ended;
+    const program: AgentProgram = { run: steps, ...(decision ? { decision } : {}) };
+    this.sock.write(`${JSON.stringify(program)}\n`);
+    const line = await this.next(this.timeoutMs);
+    let report: unknown;
+    try {
+      report = JSON.parse(line);
+    } catch {
+      throw new Error('the plugin’s report is not JSON');
+    }
+    const problem = reportProblem(report, steps.length);
+    if (problem !== undefined) throw new Error(`invalid report from the plugin: ${problem}`);
+    return (report as { results: StepResult[] }).results;
+  }
+
+  finish(res: AgentResponse): void {
+    if (!this.sock.destroyed) this.sock.end(`${JSON.stringify(res)}\n`);
+  }
+}
 
 /** Serves plugin requests on a unix socket (mode 0600: root on the node only). */
 export class AgentSocketServer {
@@ -50,6 +114,7 @@ export class AgentSocketServer {
     readonly socketPath: string,
     private readonly handler: RequestHandler,
     private readonly onError: (err: unknown) => void = () => undefined,
+    private readonly peerTimeoutMs = DEFAULT_PEER_TIMEOUT_MS,
   ) {}
 
   async start(): Promise<void> {
@@ -77,23 +142,17 @@ export class AgentSocketServer {
   private serve(sock: net.Socket): void {
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));
-    sock.on('error', () => undefined);
-    sock.setEncoding('utf8');
-    let buf = '';
-    let answered = false;
-    sock.on('data', (chunk: string) => {
-      if (answered) return;
-      buf += chunk;
-      const i = buf.indexOf('\n');
-      if (i < 0 && buf.length < MAX_LINE) return;
-      answered = true;
-      void this.answer(i < 0 ? buf : buf.slice(0, i)).then((res) => {
-        if (!sock.destroyed) sock.end(`${JSON.stringify(res)}\n`);
-      });
-    });
+    const conn = new Connection(sock, this.peerTimeoutMs);
+    void conn
+      .next(this.peerTimeoutMs)
+      .then((line) => this.answer(line, conn))
+      .then(
+        (res) => conn.finish(res),
+        () => sock.destroy(), // the plugin went away before asking anything
+      );
   }
 
-  private async answer(line: string): Promise<AgentResponse> {
+  private async answer(line: string, conn: Connection): Promise<AgentResponse> {
     let req: unknown;
     try {
       req = JSON.parse(line);
@@ -102,8 +161,9 @@ export class AgentSocketServer {
     }
     const problem = requestProblem(req);
     if (problem !== undefined) return { ok: false, code: CNI_ERROR.decodeFailed, msg: `mizzen agent: invalid request: ${problem}` };
+    const request = req as PluginRequest;
     try {
-      return await this.handler(req as PluginRequest);
+      return await this.handler(request, request.exec === true ? conn : undefined);
     } catch (err) {
       this.onError(err);
       return { ok: false, code: CNI_ERROR.redirectFailed, msg: `mizzen agent failed: ${(err as Error).message}` };

@@ -271,6 +271,49 @@ export function planIpCleanup(ruleSet: RuleSet, family: Family, routing: IpRouti
 }
 
 /**
+ * One program run in a pod's network namespace (by the CNI plugin, which applies what the agent decided): the
+ * executable, its arguments and its stdin. `tool` is the exact executable: `iptables-restore`,
+ * `ip6tables-restore` or a backend's variant (`iptables-legacy-restore`, `iptables-nft-restore`), the `-save`
+ * variants to read, `ip` for the policy routing, and `nft` (`nft -f -`) for a native nftables program.
+ */
+export interface ProgramStep {
+  readonly family: Family;
+  readonly tool: string;
+  readonly args: readonly string[];
+  readonly stdin?: string;
+}
+
+/** What one step did; code -1 when it could not be started. */
+export interface StepResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * The program that gives a fresh netns (no rules of ours yet) the rule set, without reading it first: per family
+ * one restore of the whole rule set, then the ip batch if the rule set needs ip state.
+ */
+export function freshProgram(ruleSet: RuleSet, backend: Backend): ProgramStep[] {
+  const steps: ProgramStep[] = [];
+  for (const f of ruleSet.families) {
+    const restore = restoreCommand(f.family, backend);
+    steps.push({ family: f.family, tool: restore.cmd, args: restore.args, stdin: renderRestore(ruleSet, f.family) });
+    const ip = planIp(ruleSet, f.family);
+    if (ip !== undefined) {
+      const batch = ipBatchCommand(f.family);
+      steps.push({ family: f.family, tool: batch.cmd, args: batch.args, stdin: ip });
+    }
+  }
+  return steps;
+}
+
+/** The family a command acts on: ip6tables-* and `ip -6` are v6, everything else v4. */
+export function commandFamily(cmd: string, args: readonly string[]): Family {
+  return cmd.startsWith('ip6tables') || (cmd === 'ip' && args[0] === '-6') ? 'v6' : 'v4';
+}
+
+/**
  * Everything a fresh netns is given, as `--dry-run` prints it: per family the restore input, then the ip batch,
  * each under a `# command` line (a comment to iptables-restore).
  */

@@ -10,7 +10,8 @@ import { PluginHandler } from '../../src/agent/handler.js';
 import { KeyedLock } from '../../src/agent/lock.js';
 import { NetnsIndex } from '../../src/agent/netns.js';
 import { StaticPodSource } from '../../src/agent/pods.js';
-import type { PluginRequest } from '../../src/agent/protocol.js';
+import type { PluginRequest, ProgramStep, StepResult } from '../../src/agent/protocol.js';
+import type { PluginPeer } from '../../src/agent/socket.js';
 import { pod, tempDir } from './helpers.js';
 
 describe('agent plugin handler', () => {
@@ -156,5 +157,95 @@ describe('agent plugin handler', () => {
     await Promise.all([handler.handle(req('ADD')), handler.handle(req('CHECK')), handler.handle(req('ADD'))]);
     const cmds = dry.records.map((r) => r.args.at(-1) === 'iptables-save' ? 'save' : 'restore');
     expect(cmds).to.deep.equal(['save', 'restore', 'save', 'save']);
+  });
+
+  describe('through a plugin that runs the programs (exec)', () => {
+    /** The plugin's side, on the simulated netns: runs each program's steps there, stopping at the first failure. */
+    class SimPeer implements PluginPeer {
+      readonly programs: { steps: readonly ProgramStep[]; decision?: unknown }[] = [];
+      failWith?: StepResult;
+
+      async run(steps: readonly ProgramStep[], decision?: unknown): Promise<StepResult[]> {
+        this.programs.push({ steps, ...(decision ? { decision } : {}) });
+        const out: StepResult[] = [];
+        for (const s of steps) {
+          const r = this.failWith && s.tool.endsWith('-restore') ? this.failWith : await dry.sim.run('nsenter', [`--net=${netns}`, '--', s.tool, ...s.args], s.stdin);
+          out.push(r);
+          if (r.code !== 0) break;
+        }
+        return out;
+      }
+
+      tools(): string[][] {
+        return this.programs.map((p) => p.steps.map((s) => s.tool));
+      }
+    }
+    let peer: SimPeer;
+    const xreq = (command: PluginRequest['command'], extra: Partial<PluginRequest> = {}): PluginRequest => req(command, { network: 'k8s-pod-network', exec: true, ...extra });
+    beforeEach(() => (peer = new SimPeer()));
+
+    it('ADD of a fresh netns: one program, the whole rule set in one iptables-restore, nothing read first', async () => {
+      const res = await handler.handle(xreq('ADD'), peer);
+      expect(res).to.deep.equal({ ok: true, redirected: true, reason: 'sidecar', message: 'the pod has an istio-proxy sidecar', spawns: 1 });
+      expect(peer.tools()).to.deep.equal([['iptables-restore']]);
+      expect(peer.programs[0]?.steps[0]).to.include({ family: 'v4' });
+      expect(peer.programs[0]?.steps[0]?.args).to.deep.equal(['--noflush', '--wait']);
+      expect(peer.programs[0]?.decision).to.deep.equal({ redirected: true, reason: 'sidecar', message: 'the pod has an istio-proxy sidecar' });
+      expect(ourChains()).to.deep.equal(['nat/ISTIO_INBOUND', 'nat/ISTIO_IN_REDIRECT', 'nat/ISTIO_OUTPUT', 'nat/ISTIO_REDIRECT']);
+      expect(index.trackedFor({ namespace: 'shop', name: 'web-1' })?.netns).to.equal(netns);
+    });
+
+    it('a repeated ADD compares with the live rules: one iptables-save through the plugin, nothing written', async () => {
+      await handler.handle(xreq('ADD'), peer);
+      const before = dry.sim.state(netns).v4;
+      expect(await handler.handle(xreq('ADD'), peer)).to.include({ ok: true, spawns: 1 });
+      expect(peer.tools()).to.deep.equal([['iptables-restore'], ['iptables-save']]);
+      expect(dry.sim.state(netns).v4).to.deep.equal(before);
+    });
+
+    it('an ADD of a container libcni has a result for (e.g. after an agent restart) reads first too', async () => {
+      fs.mkdirSync(path.join(dir, 'cache', 'results'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'cache', 'results', 'k8s-pod-network-c1-eth0'), '{}');
+      await handler.handle(xreq('ADD'), peer);
+      expect(peer.tools()).to.deep.equal([['iptables-save'], ['iptables-restore']]);
+      expect(ourChains()).to.include('nat/ISTIO_OUTPUT');
+    });
+
+    it('a dual-stack pod’s fresh netns: one program with both families and the ip batch IPv6 needs', async () => {
+      const res = await handler.handle(xreq('ADD', { ips: ['10.244.0.2/24', 'fd00:10:244::2/64'] }), peer);
+      expect(res).to.include({ ok: true, spawns: peer.programs[0]?.steps.length });
+      expect(peer.programs).to.have.length(1);
+      expect(peer.programs[0]?.steps.map((s) => `${s.family} ${s.tool}`)).to.include.members(['v4 iptables-restore', 'v6 ip6tables-restore']);
+      expect(ourChains('v6')).to.include('nat/ISTIO_OUTPUT');
+    });
+
+    it('a failed apply is a CNI error carrying the iptables message, with a Warning Event, and nothing recorded', async () => {
+      peer.failWith = { code: 2, stdout: '', stderr: 'iptables-restore: line 4 failed\n' };
+      const res = await handler.handle(xreq('ADD'), peer);
+      expect(res).to.deep.equal({ ok: false, code: 101, msg: 'mizzen agent could not program pod shop/web-1: iptables-restore --noflush --wait failed (exit 2): iptables-restore: line 4 failed' });
+      expect(events.events.map((e) => `${e.type} ${e.reason}`)).to.deep.equal(['Warning TrafficRedirectFailed']);
+      expect(events.events[0]?.message).to.match(/iptables-restore: line 4 failed/);
+      expect(index.trackedFor({ namespace: 'shop', name: 'web-1' })).to.equal(undefined);
+    });
+
+    it('a plugin that goes away mid-program fails the ADD, naming why', async () => {
+      const gone: PluginPeer = { run: () => Promise.reject(new Error('the plugin closed the connection')) };
+      const res = await handler.handle(xreq('ADD'), gone);
+      expect(res).to.include({ ok: false, code: 101 });
+      expect(res.ok ? '' : res.msg).to.match(/iptables-restore --noflush --wait failed \(exit -1\): the plugin closed the connection/);
+    });
+
+    it('CHECK and DEL run through the plugin too: the agent spawns nothing itself', async () => {
+      await handler.handle(xreq('ADD'), peer);
+      await dry.sim.run('nsenter', [`--net=${netns}`, '--', 'iptables-restore', '--noflush'], '*nat\n-F ISTIO_OUTPUT\nCOMMIT\n');
+      const recorded = dry.records.length;
+      expect(await handler.handle(xreq('CHECK'), peer)).to.include({ ok: true, reason: 'restored', spawns: 3 });
+      expect(events.events.map((e) => e.reason)).to.deep.equal(['TrafficRedirectRestored']);
+      expect(await handler.handle(xreq('DEL'), peer)).to.include({ ok: true, redirected: true, reason: 'cleaned' });
+      expect(ourChains()).to.deep.equal([]);
+      // Every command after the flush was a step the peer ran: save, save, restore (CHECK), save, restore (DEL).
+      expect(dry.records.length - recorded).to.equal(5);
+      expect(peer.tools().slice(1)).to.deep.equal([['iptables-save'], ['iptables-save'], ['iptables-restore'], ['iptables-save'], ['iptables-restore']]);
+    });
   });
 });

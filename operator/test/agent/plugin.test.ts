@@ -1,12 +1,11 @@
-// The BUILT plugin (dist/mizzen-cni, a Node single-executable application) against a stub agent on a real unix
-// socket: what a container runtime sees, for every CNI command and spec version.
+// The BUILT plugin (dist/mizzen-cni, the static Go binary of cni/) against a stub agent on a real unix socket:
+// what a container runtime sees, for every CNI command and spec version, and the program exchange.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { type AgentResponse, type PluginRequest, SUPPORTED_VERSIONS } from '../../src/agent/protocol.js';
-import { AgentSocketServer } from '../../src/agent/socket.js';
-import { parseCniArgs, podFromArgs, resultAddresses } from '../../src/agent/plugin.js';
+import { type AgentResponse, type PluginRequest, type StepResult, SUPPORTED_VERSIONS } from '../../src/agent/protocol.js';
+import { AgentSocketServer, type PluginPeer } from '../../src/agent/socket.js';
 import { builtPlugin, tempDir } from './helpers.js';
 
 interface Run {
@@ -56,7 +55,7 @@ describe('mizzen-cni, the built executable', function () {
   let socketPath: string;
   let server: AgentSocketServer;
   const requests: PluginRequest[] = [];
-  let answer: (req: PluginRequest) => AgentResponse = () => ({ ok: true, redirected: true, reason: 'sidecar', message: 'ok', spawns: 2 });
+  let answer: (req: PluginRequest, peer?: PluginPeer) => AgentResponse | Promise<AgentResponse> = () => ({ ok: true, redirected: true, reason: 'sidecar', message: 'ok', spawns: 2 });
 
   const conf = (cniVersion: string, extra: Record<string, unknown> = {}): string =>
     JSON.stringify({ cniVersion, name: 'k8s-pod-network', type: 'mizzen-cni', agentSocket: socketPath, prevResult: prevResult(cniVersion), ...extra });
@@ -75,9 +74,9 @@ describe('mizzen-cni, the built executable', function () {
     exe = builtPlugin();
     dir = tempDir('plugin');
     socketPath = path.join(dir, 'cni.sock');
-    server = new AgentSocketServer(socketPath, (req) => {
+    server = new AgentSocketServer(socketPath, (req, peer) => {
       requests.push(req);
-      return Promise.resolve(answer(req));
+      return Promise.resolve(answer(req, peer));
     });
     await server.start();
   });
@@ -90,13 +89,16 @@ describe('mizzen-cni, the built executable', function () {
     answer = () => ({ ok: true, redirected: true, reason: 'sidecar', message: 'ok', spawns: 2 });
   });
 
-  it('is a self-contained executable, not a script', () => {
+  it('is a small static executable, not a script', () => {
     const head = Buffer.alloc(4);
     const fd = fs.openSync(exe, 'r');
     fs.readSync(fd, head, 0, 4, 0);
     fs.closeSync(fd);
     expect(head.toString('latin1')).to.equal('\x7fELF');
     expect(fs.statSync(exe).mode & 0o111).to.not.equal(0);
+    // No program interpreter: statically linked, runs on any node whatever its libc.
+    expect(fs.readFileSync(exe).includes('/lib64/ld-linux')).to.equal(false);
+    console.log(`      mizzen-cni is ${(fs.statSync(exe).size / 1e6).toFixed(1)} MB`);
   });
 
   it('answers VERSION with every supported version (0.3.1 through 1.1.0)', async () => {
@@ -112,7 +114,17 @@ describe('mizzen-cni, the built executable', function () {
       expect(r.json).to.deep.equal(prevResult(v));
       expect(r.stderr).to.equal('');
       expect(requests).to.deep.equal([
-        { command: 'ADD', cniVersion: v, containerId: 'c0ffee', netns: '/var/run/netns/cni-1', ifName: 'eth0', pod: { namespace: 'shop', name: 'web-1', uid: 'uid-1' }, ips: ['10.244.0.2/24'] },
+        {
+          command: 'ADD',
+          cniVersion: v,
+          containerId: 'c0ffee',
+          netns: '/var/run/netns/cni-1',
+          ifName: 'eth0',
+          pod: { namespace: 'shop', name: 'web-1', uid: 'uid-1' },
+          ips: ['10.244.0.2/24'],
+          network: 'k8s-pod-network',
+          exec: true,
+        },
       ]);
     });
   }
@@ -182,6 +194,40 @@ describe('mizzen-cni, the built executable', function () {
     expect((await run(exe, env('STATUS'), conf('1.0.0'))).json).to.include({ code: 1 });
   });
 
+  it('runs the agent’s program in the netns it was given and reports every result on the same connection', async function () {
+    if (process.getuid?.() !== 0) this.skip(); // setns needs CAP_SYS_ADMIN
+    let reports: StepResult[][] = [];
+    answer = async (_req, peer) => {
+      reports = [await (peer as PluginPeer).run([{ family: 'v4', tool: 'ip', args: ['-V'] }])];
+      reports.push(await (peer as PluginPeer).run([{ family: 'v4', tool: 'ip', args: ['-4', '-batch', '-'], stdin: 'addr show dev lo\n' }, { family: 'v4', tool: 'sh', args: ['-c', 'true'] }, { family: 'v4', tool: 'ip', args: ['-V'] }]));
+      return { ok: true, redirected: true, reason: 'sidecar', message: 'ok', spawns: 3 };
+    };
+    // The plugin's own netns as the pod's: entering it changes nothing. PATH has no tools: the plugin falls back to /usr/sbin etc.
+    const r = await run(exe, env('ADD', { CNI_NETNS: '/proc/self/ns/net' }), conf('1.0.0'));
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    expect(reports[0]?.[0]).to.include({ code: 0 });
+    expect(reports[0]?.[0]?.stdout).to.match(/^ip utility, iproute2/);
+    // Stops after the first failing step: the disallowed tool.
+    expect(reports[1]?.map((x) => x.code)).to.deep.equal([0, -1]);
+    expect(reports[1]?.[0]?.stdout).to.match(/inet 127\.0\.0\.1\/8/);
+    expect(reports[1]?.[1]?.stderr).to.equal('mizzen-cni runs only iptables, ip6tables, ip and nft programs, not "sh"');
+  });
+
+  it('reports a netns it cannot enter as a failed step, and prints the agent’s verdict', async () => {
+    let report: StepResult[] = [];
+    answer = async (_req, peer) => {
+      report = await (peer as PluginPeer).run([{ family: 'v4', tool: 'iptables-restore', args: ['--noflush', '--wait'], stdin: '*nat\nCOMMIT\n' }]);
+      return { ok: false, code: 101, msg: `mizzen agent could not program pod shop/web-1: ${report[0]?.stderr ?? ''}` };
+    };
+    const r = await run(exe, env('ADD', { CNI_NETNS: path.join(dir, 'no-such-netns') }), conf('1.0.0'));
+    expect(report).to.have.length(1);
+    expect(report[0]?.code).to.equal(-1);
+    expect(report[0]?.stderr).to.match(/^mizzen-cni could not enter the network namespace .*no-such-netns: open .*no such file or directory/);
+    expect(r.code).to.equal(1);
+    expect(r.json).to.include({ cniVersion: '1.0.0', code: 101 });
+    expect(String(r.json?.msg)).to.match(/could not program pod shop\/web-1: mizzen-cni could not enter/);
+  });
+
   it('times out with a clear error when the agent never answers', async () => {
     answer = () => {
       throw new Error('unused');
@@ -197,20 +243,5 @@ describe('mizzen-cni, the built executable', function () {
     } finally {
       srv.close();
     }
-  });
-});
-
-describe('mizzen-cni argument parsing (pure)', () => {
-  it('reads the pod from CNI_ARGS as the kubelet passes them', () => {
-    expect(podFromArgs('IgnoreUnknown=1;K8S_POD_NAMESPACE=a;K8S_POD_NAME=b')).to.deep.equal({ namespace: 'a', name: 'b' });
-    expect(podFromArgs('K8S_POD_NAMESPACE=a')).to.equal(undefined);
-    expect([...parseCniArgs('A=1;broken;B=x=y').entries()]).to.deep.equal([
-      ['A', '1'],
-      ['B', 'x=y'],
-    ]);
-  });
-  it('reads the addresses of a prevResult', () => {
-    expect(resultAddresses({ ips: [{ address: '10.0.0.2/24' }, { address: 'fd00::2/64' }, {}] })).to.deep.equal(['10.0.0.2/24', 'fd00::2/64']);
-    expect(resultAddresses(undefined)).to.deep.equal([]);
   });
 });

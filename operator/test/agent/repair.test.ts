@@ -11,6 +11,7 @@ import { REPAIR_DEFAULTS, type CniRepairSettings } from '../../src/render/cnicon
 import { KeyedLock } from '../../src/agent/lock.js';
 import { NetnsIndex } from '../../src/agent/netns.js';
 import { StaticPodSource } from '../../src/agent/pods.js';
+import { DriftProbe, parseFingerprints } from '../../src/agent/drift.js';
 import { type PodWriter, type RepairInput, PodRepairer, planRepair, validationFailed } from '../../src/agent/repair.js';
 import { pod, tempDir } from './helpers.js';
 
@@ -98,8 +99,8 @@ describe('PodRepairer', () => {
     fs.writeFileSync(path.join(dir, 'cache/results', `k8s-pod-network-ctr-${name}-eth0`), JSON.stringify(entry));
     pods.set(p);
   };
-  const repairer = (repair: CniRepairSettings): PodRepairer =>
-    new PodRepairer({ pods, executor: dry, events, index, locks: new KeyedLock(), settings: { excludeNamespaces: [] }, repair, writer, log: silentLogger() });
+  const repairer = (repair: CniRepairSettings, probe?: DriftProbe): PodRepairer =>
+    new PodRepairer({ pods, executor: dry, events, index, locks: new KeyedLock(), settings: { excludeNamespaces: [] }, repair, writer, log: silentLogger(), ...(probe ? { probe } : {}) });
   const chains = (name: string): string[] => dry.sim.state(netnsOf(name)).v4.tables.flatMap((t) => t.chains.filter((c) => ownsChain(c.name)).map((c) => c.name));
 
   beforeEach(() => {
@@ -166,5 +167,58 @@ describe('PodRepairer', () => {
   it('deletes a pod whose istio-validation failed even when its netns is unknown', async () => {
     pods.set({ ...pod({ name: 'v' }), status: { initContainerStatuses: [{ name: 'istio-validation', image: 'x', imageID: '', ready: false, restartCount: 2, state: { terminated: { exitCode: 126 } } }] } });
     expect(await repairer(settings({ labelPods: false })).reconcile('shop/v')).to.deep.equal(['delete']);
+  });
+
+  it('with a drift probe reads only netns whose fingerprint moved: one probe per round, not a save per pod', async () => {
+    for (const n of ['a', 'b', 'c']) sandbox(pod({ name: n }));
+    const r0 = repairer(settings({ repairPods: true }));
+    for (const n of ['a', 'b', 'c']) await r0.reconcile(`shop/${n}`);
+    // The simulated netns's rules stand in for nf_tables' generation.
+    const asked: string[][] = [];
+    const probe = new DriftProbe(
+      (netns) => {
+        asked.push([...netns]);
+        return Promise.resolve(new Map(netns.map((n) => [n, JSON.stringify(dry.sim.state(n).v4)])));
+      },
+      () => index.knownNetns(),
+      0,
+    );
+    const r = repairer(settings({ enabled: false }), probe);
+    const saves = (): number => dry.records.filter((x) => x.args.at(-1) === 'iptables-save').length;
+    const round = async (): Promise<string[][]> => Promise.all(['a', 'b', 'c'].map((n) => r.reconcile(`shop/${n}`)));
+    // First round: nothing verified yet, every netns is read once.
+    let before = saves();
+    expect(await round()).to.deep.equal([[], [], []]);
+    expect(saves() - before).to.equal(3);
+    // Nothing changed: no save at all.
+    before = saves();
+    expect(await round()).to.deep.equal([[], [], []]);
+    expect(saves() - before).to.equal(0);
+    // One netns drifts: only it is read, and restored.
+    await dry.sim.run('nsenter', [`--net=${netnsOf('b')}`, '--', 'iptables-restore', '--noflush'], '*nat\n-F ISTIO_REDIRECT\nCOMMIT\n');
+    before = saves();
+    expect(await round()).to.deep.equal([[], ['restore'], []]);
+    expect(saves() - before).to.equal(2); // the check, then the restore's own read
+    expect(chains('b')).to.include('ISTIO_REDIRECT');
+    expect(asked.every((list) => list.length === 3)).to.equal(true);
+    // A changed desired rule set (annotation) is read even with the same fingerprint.
+    pods.set(pod({ name: 'c', annotations: { 'traffic.sidecar.istio.io/excludeOutboundPorts': '9090' } }));
+    before = saves();
+    await r.reconcile('shop/c');
+    expect(saves() - before).to.be.greaterThan(0);
+  });
+});
+
+describe('drift probe fingerprints', () => {
+  it('parses the fingerprint lines, leaving out netns it could not read', () => {
+    expect([...parseFingerprints('/run/netns/a\tgen=4\n/run/netns/b\terror: open /run/netns/b: no such file or directory\n\nnoise\n').entries()]).to.deep.equal([['/run/netns/a', 'gen=4']]);
+  });
+
+  it('an unreadable round means every netns is read the slow way', async () => {
+    const probe = new DriftProbe(() => Promise.reject(new Error('no binary')), () => ['/x'], 1000);
+    const fp = await probe.current('/x');
+    expect(fp).to.equal(undefined);
+    probe.verify('/x', fp, 'rules');
+    expect(probe.unchanged('/x', fp, 'rules')).to.equal(false);
   });
 });

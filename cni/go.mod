@@ -1,0 +1,3 @@
+module mizzen/cni
+
+go 1.22

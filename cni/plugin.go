@@ -1,0 +1,431 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Env is the CNI_* environment of one invocation.
+type Env struct {
+	Command, ContainerID, Netns, IfName, Args, Path string
+}
+
+// EnvFromOS reads CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS and CNI_PATH.
+func EnvFromOS() Env {
+	return Env{
+		Command:     os.Getenv("CNI_COMMAND"),
+		ContainerID: os.Getenv("CNI_CONTAINERID"),
+		Netns:       os.Getenv("CNI_NETNS"),
+		IfName:      os.Getenv("CNI_IFNAME"),
+		Args:        os.Getenv("CNI_ARGS"),
+		Path:        os.Getenv("CNI_PATH"),
+	}
+}
+
+// Output is what the plugin prints and its exit code.
+type Output struct {
+	Stdout   string
+	Stderr   string
+	ExitCode int
+}
+
+// Executor runs a program in a network namespace: one result per step run, stopping after the first failure.
+type Executor func(netns string, steps []Step) []StepResult
+
+// Deps are the plugin's effects besides the socket: running programs in the pod's netns.
+type Deps struct {
+	Exec Executor
+}
+
+const defaultTimeoutSeconds = 30.0
+
+func latestVersion() string { return SupportedVersions[len(SupportedVersions)-1] }
+
+type pluginError struct {
+	code    int
+	msg     string
+	details string
+}
+
+func (e *pluginError) Error() string { return e.msg }
+
+func perr(code int, format string, a ...any) *pluginError {
+	return &pluginError{code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+// netConf is the plugin's entry of the conflist, with prevResult kept verbatim.
+type netConf struct {
+	CniVersion     string
+	Name           string
+	AgentSocket    string
+	TimeoutSeconds float64
+	PrevResult     json.RawMessage
+}
+
+func parseNetConf(stdin []byte) (netConf, *pluginError) {
+	var doc any
+	if err := json.Unmarshal(stdin, &doc); err != nil {
+		e := perr(codeDecodeFailed, "mizzen-cni could not decode its network configuration")
+		e.details = err.Error()
+		return netConf{}, e
+	}
+	if _, ok := doc.(map[string]any); !ok {
+		return netConf{}, perr(codeDecodeFailed, "mizzen-cni: the network configuration is not a JSON object")
+	}
+	var raw map[string]json.RawMessage
+	_ = json.Unmarshal(stdin, &raw)
+	obj := doc.(map[string]any)
+	conf := netConf{}
+	if v, ok := obj["cniVersion"].(string); ok {
+		conf.CniVersion = v
+	}
+	if v, ok := obj["name"].(string); ok {
+		conf.Name = v
+	}
+	if p, present := obj["prevResult"]; present {
+		if _, isObj := p.(map[string]any); !isObj {
+			return conf, perr(codeInvalidConfig, "mizzen-cni: prevResult must be an object")
+		}
+		conf.PrevResult = raw["prevResult"]
+	}
+	if s, present := obj["agentSocket"]; present {
+		str, ok := s.(string)
+		if !ok {
+			return conf, perr(codeInvalidConfig, "mizzen-cni: agentSocket must be a string")
+		}
+		conf.AgentSocket = str
+	}
+	if t, present := obj["timeoutSeconds"]; present {
+		n, ok := t.(float64)
+		if !ok || !(n > 0) {
+			return conf, perr(codeInvalidConfig, "mizzen-cni: timeoutSeconds must be a positive number")
+		}
+		conf.TimeoutSeconds = n
+	}
+	return conf, nil
+}
+
+// ParseCniArgs reads CNI_ARGS (`K=V;K=V`); malformed pairs are ignored.
+func ParseCniArgs(args string) map[string]string {
+	out := map[string]string{}
+	for _, pair := range strings.Split(args, ";") {
+		if i := strings.Index(pair, "="); i > 0 {
+			out[pair[:i]] = pair[i+1:]
+		}
+	}
+	return out
+}
+
+// PodFromArgs is the pod of K8S_POD_NAMESPACE, K8S_POD_NAME and K8S_POD_UID, or nil for a non-Kubernetes sandbox.
+func PodFromArgs(args string) *PodRef {
+	m := ParseCniArgs(args)
+	if m["K8S_POD_NAMESPACE"] == "" || m["K8S_POD_NAME"] == "" {
+		return nil
+	}
+	return &PodRef{Namespace: m["K8S_POD_NAMESPACE"], Name: m["K8S_POD_NAME"], UID: m["K8S_POD_UID"]}
+}
+
+// ResultAddresses are the `ips[].address` strings of a prevResult.
+func ResultAddresses(prevResult json.RawMessage) []string {
+	out := []string{}
+	var r struct {
+		IPs []struct {
+			Address any `json:"address"`
+		} `json:"ips"`
+	}
+	if len(prevResult) == 0 || json.Unmarshal(prevResult, &r) != nil {
+		return out
+	}
+	for _, ip := range r.IPs {
+		if s, ok := ip.Address.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// CompareVersions compares dotted versions numerically: -1, 0 or 1.
+func CompareVersions(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) || i < len(pb); i++ {
+		var x, y float64
+		if i < len(pa) {
+			x = num(pa[i])
+		}
+		if i < len(pb) {
+			y = num(pb[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func num(s string) float64 {
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func isSupported(v string) bool {
+	for _, s := range SupportedVersions {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func jsonLine(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b) + "\n"
+}
+
+func failure(cniVersion string, e *pluginError) Output {
+	return Output{Stdout: jsonLine(CniError{CniVersion: cniVersion, Code: e.code, Msg: e.msg, Details: e.details}), ExitCode: 1}
+}
+
+func versionOutput(stdin []byte) Output {
+	var doc struct {
+		CniVersion any `json:"cniVersion"`
+	}
+	if len(bytes.TrimSpace(stdin)) == 0 || json.Unmarshal(stdin, &doc) != nil {
+		doc.CniVersion = nil
+	}
+	v, _ := doc.CniVersion.(string)
+	if !isSupported(v) {
+		v = latestVersion()
+	}
+	return Output{Stdout: jsonLine(map[string]any{"cniVersion": v, "supportedVersions": SupportedVersions})}
+}
+
+type context struct {
+	conf   netConf
+	env    Env
+	deps   Deps
+	socket string
+}
+
+func (c *context) requireEnv(keys ...string) *pluginError {
+	var missing []string
+	for _, k := range keys {
+		var v string
+		switch k {
+		case "CNI_CONTAINERID":
+			v = c.env.ContainerID
+		case "CNI_NETNS":
+			v = c.env.Netns
+		case "CNI_IFNAME":
+			v = c.env.IfName
+		}
+		if v == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return perr(codeInvalidEnv, "mizzen-cni: %s must be set", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func (c *context) request(command string, pod *PodRef) Request {
+	return Request{
+		Command: command, CniVersion: c.conf.CniVersion, ContainerID: c.env.ContainerID, Netns: c.env.Netns,
+		IfName: c.env.IfName, Pod: pod, IPs: ResultAddresses(c.conf.PrevResult), Network: c.conf.Name, Exec: true,
+	}
+}
+
+func (c *context) timeout() time.Duration {
+	s := c.conf.TimeoutSeconds
+	if s == 0 {
+		s = defaultTimeoutSeconds
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// ask runs one exchange; an unreachable agent is a CNI error (11, or 50 for STATUS) naming the socket.
+func (c *context) ask(req Request) (Response, *pluginError) {
+	res, err := Exchange(c.socket, req, c.timeout(), func(steps []Step) []StepResult { return c.deps.Exec(c.env.Netns, steps) })
+	if err != nil {
+		var u *UnreachableError
+		if errors.As(err, &u) {
+			if req.Command == "STATUS" {
+				return res, perr(codePluginNotAvailable, "mizzen-cni is not available: the mizzen node agent is unreachable at %s (%s); is the istio-cni-node pod running and ready on this node?", c.socket, u.Reason)
+			}
+			return res, perr(codeTryAgainLater, "mizzen-cni cannot program pod traffic redirection: the mizzen node agent is unreachable at %s (%s); is the istio-cni-node pod running and ready on this node?", c.socket, u.Reason)
+		}
+		return res, perr(codeRedirectFailed, "mizzen-cni failed: %s", err.Error())
+	}
+	return res, nil
+}
+
+func agentFailure(res Response) *pluginError {
+	if res.OK {
+		return nil
+	}
+	return &pluginError{code: res.Code, msg: res.Msg, details: res.Details}
+}
+
+// prevResultOut is prevResult as the runtime gave it (with the conf's cniVersion when it has none).
+func (c *context) prevResultOut() string {
+	var buf bytes.Buffer
+	if json.Compact(&buf, c.conf.PrevResult) != nil {
+		buf.Reset()
+		buf.Write(c.conf.PrevResult)
+	}
+	var probe map[string]json.RawMessage
+	_ = json.Unmarshal(c.conf.PrevResult, &probe)
+	if _, has := probe["cniVersion"]; has {
+		return buf.String() + "\n"
+	}
+	v, _ := json.Marshal(c.conf.CniVersion)
+	rest := strings.TrimPrefix(buf.String(), "{")
+	if strings.TrimSpace(rest) == "}" {
+		return "{\"cniVersion\":" + string(v) + "}\n"
+	}
+	return "{\"cniVersion\":" + string(v) + "," + rest + "\n"
+}
+
+func (c *context) add() (Output, *pluginError) {
+	if e := c.requireEnv("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"); e != nil {
+		return Output{}, e
+	}
+	if c.conf.PrevResult == nil {
+		return Output{}, perr(codeInvalidConfig, "mizzen-cni must run chained after the primary CNI plugin: its configuration has no prevResult")
+	}
+	out := c.prevResultOut()
+	pod := PodFromArgs(c.env.Args)
+	if pod == nil {
+		return Output{Stdout: out}, nil // not a Kubernetes pod: nothing to redirect
+	}
+	res, e := c.ask(c.request("ADD", pod))
+	if e != nil {
+		return Output{}, e
+	}
+	if e := agentFailure(res); e != nil {
+		return Output{}, e
+	}
+	return Output{Stdout: out}, nil
+}
+
+func (c *context) check() (Output, *pluginError) {
+	if CompareVersions(c.conf.CniVersion, "0.4.0") < 0 {
+		return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: CHECK is not defined for cniVersion %s (0.4.0 or later)", c.conf.CniVersion)
+	}
+	if e := c.requireEnv("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"); e != nil {
+		return Output{}, e
+	}
+	if c.conf.PrevResult == nil {
+		return Output{}, perr(codeInvalidConfig, "mizzen-cni: CHECK needs prevResult")
+	}
+	pod := PodFromArgs(c.env.Args)
+	if pod == nil {
+		return Output{}, nil
+	}
+	res, e := c.ask(c.request("CHECK", pod))
+	if e != nil {
+		return Output{}, e
+	}
+	return Output{}, agentFailure(res)
+}
+
+// del never fails: the netns dies with its rules, and a failing DEL would keep the pod from being deleted.
+func (c *context) del() (Output, *pluginError) {
+	pod := PodFromArgs(c.env.Args)
+	if c.env.Netns == "" || c.env.ContainerID == "" {
+		return Output{}, nil
+	}
+	res, e := c.ask(c.request("DEL", pod))
+	if e != nil {
+		return Output{Stderr: fmt.Sprintf("mizzen-cni: DEL did not clean %s: %s\n", c.env.Netns, e.msg)}, nil
+	}
+	if !res.OK {
+		return Output{Stderr: fmt.Sprintf("mizzen-cni: DEL left rules in %s: %s\n", c.env.Netns, res.Msg)}, nil
+	}
+	return Output{}, nil
+}
+
+func (c *context) status() (Output, *pluginError) {
+	if CompareVersions(c.conf.CniVersion, "1.1.0") < 0 {
+		return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: STATUS is not defined for cniVersion %s (1.1.0 or later)", c.conf.CniVersion)
+	}
+	res, e := c.ask(c.request("STATUS", nil))
+	if e != nil {
+		return Output{}, e
+	}
+	return Output{}, agentFailure(res)
+}
+
+func (c *context) dispatch() (Output, *pluginError) {
+	switch c.env.Command {
+	case "ADD":
+		return c.add()
+	case "CHECK":
+		return c.check()
+	case "DEL":
+		return c.del()
+	case "STATUS":
+		return c.status()
+	case "GC":
+		// Nothing to collect: the plugin allocates nothing, and the rules live and die with each netns.
+		if CompareVersions(c.conf.CniVersion, "1.1.0") < 0 {
+			return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: GC is not defined for cniVersion %s", c.conf.CniVersion)
+		}
+		return Output{}, nil
+	default:
+		cmd, _ := json.Marshal(c.env.Command)
+		return Output{}, perr(codeInvalidEnv, "mizzen-cni: unknown CNI_COMMAND %s (VERSION, ADD, CHECK, DEL, STATUS, GC)", cmd)
+	}
+}
+
+// Run is one plugin invocation. It never panics on bad input: every failure is a CNI error on stdout.
+func Run(env Env, stdin []byte, deps Deps) (out Output) {
+	if env.Command == "VERSION" {
+		return versionOutput(stdin)
+	}
+	cniVersion := latestVersion()
+	defer func() {
+		if r := recover(); r != nil {
+			out = failure(cniVersion, perr(codeRedirectFailed, "mizzen-cni crashed: %v", r))
+		}
+	}()
+	conf, e := parseNetConf(stdin)
+	if conf.CniVersion != "" {
+		cniVersion = conf.CniVersion
+	}
+	if e != nil {
+		return failure(cniVersion, e)
+	}
+	if !isSupported(conf.CniVersion) {
+		v := "undefined"
+		var raw map[string]json.RawMessage
+		if json.Unmarshal(stdin, &raw) == nil {
+			if r, ok := raw["cniVersion"]; ok {
+				v = string(r)
+			}
+		}
+		return failure(cniVersion, perr(codeIncompatibleVersion, "mizzen-cni does not support cniVersion %s; it supports %s", v, strings.Join(SupportedVersions, ", ")))
+	}
+	socket := conf.AgentSocket
+	if socket == "" {
+		socket = DefaultSocketPath
+	}
+	c := &context{conf: conf, env: env, deps: deps, socket: socket}
+	res, e := c.dispatch()
+	if e != nil {
+		return failure(cniVersion, e)
+	}
+	return res
+}

@@ -1,0 +1,3 @@
+module mizzen/bench/cnispawn
+
+go 1.22
