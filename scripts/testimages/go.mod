@@ -1,0 +1,3 @@
+module mizzen.dev/scripts/testimages
+
+go 1.24
