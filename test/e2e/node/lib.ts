@@ -79,3 +79,22 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
+
+export function loadavg(): string {
+  return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+/**
+ * The mizzen image archive: scripts/image builds it (cached) under dist/images. Undefined when the repository
+ * has no scripts/image or it wrote no archive.
+ */
+export async function mizzenImage(): Promise<string | undefined> {
+  const script = path.join(repoRoot, 'scripts/image');
+  if (!fs.existsSync(script)) return undefined;
+  const { stdout } = await exec(script, [], { maxBuffer: 16 << 20, timeout: 30 * 60_000 });
+  const named = stdout.split('\n').map((l) => l.trim()).find((l) => l.endsWith('.tar') && fs.existsSync(l));
+  if (named) return named;
+  const dir = path.join(repoRoot, 'dist/images');
+  const tars = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.tar')) : [];
+  return tars.length ? path.join(dir, tars.sort().at(-1)!) : undefined;
+}

@@ -1,9 +1,11 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
-import { clusterDown, kubectl, waitFor } from '../lib/cluster.js';
-import { apply, cannotRunRealNode, cluster, nodeCluster, nodeExec, percentile, testPod, waitPodReady, type Pod } from './lib.js';
+import { clusterDown, kubectl, repoRoot, waitFor } from '../lib/cluster.js';
+import { helm } from '../lib/helm.js';
+import { apply, cannotRunRealNode, cluster, getPod, isReady, loadavg, mizzenImage, nodeCluster, nodeExec, percentile, TEST_IMAGE, testPod, waitPodReady, type Pod } from './lib.js';
 
 const exec = promisify(execFile);
 const ns = 'node-e2e';
@@ -16,11 +18,64 @@ interface NodeObj {
 // Host paths a real node must never create or change (its own are bind-mounted inside its mount namespace).
 const hostPaths = ['/etc/cni', '/opt/cni', '/var/lib/cni', '/home/kubernetes', '/var/log/pods', '/var/lib/kubelet', '/var/lib/containerd', '/run/containerd'];
 
+/** A Deployment of one sidecar-shaped pod (app + stand-in istio-proxy) that tolerates the CNI not-ready taint. */
+function raceDeployment(name: string): object {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          nodeSelector: { type: 'real' },
+          tolerations: [{ key: 'cni.istio.io/not-ready', operator: 'Exists', effect: 'NoSchedule' }],
+          terminationGracePeriodSeconds: 1,
+          enableServiceLinks: false,
+          containers: [
+            { name: 'app', image: TEST_IMAGE, imagePullPolicy: 'Never', args: ['echo', '8080'] },
+            { name: 'istio-proxy', image: TEST_IMAGE, imagePullPolicy: 'Never', args: ['proxy'], securityContext: { runAsUser: 1337, runAsGroup: 1337 } },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** Creates n pods in batches of 10 and returns each one's time from create to Running as seen by the API, sorted. */
+async function podStartFigures(prefix: string, n: number): Promise<number[]> {
+  const kc = nodeCluster.kubeconfig;
+  const times: number[] = [];
+  const batch = 10;
+  for (let b = 0; b < n; b += batch) {
+    const names = Array.from({ length: Math.min(batch, n - b) }, (_, k) => `${prefix}-${b + k}`);
+    const t0 = Date.now();
+    await apply(kc, names.map((m) => testPod(m, ns, ['sleep'], { labels: { figures: prefix } })));
+    const pending = new Set(names);
+    await waitFor(`pods ${names[0]}..${names[names.length - 1]} Running`, async () => {
+      const list = JSON.parse(await kubectl(kc, ['get', 'pods', '-n', ns, '-l', `figures=${prefix}`, '-o', 'json'])) as { items: Pod[] };
+      for (const p of list.items) {
+        if (pending.has(p.metadata.name) && p.status?.phase === 'Running') {
+          times.push(Date.now() - t0);
+          pending.delete(p.metadata.name);
+        }
+      }
+      return pending.size === 0;
+    }, 180_000, 100);
+    await kubectl(kc, ['delete', 'pod', '-n', ns, ...names, '--wait=false']);
+  }
+  expect(times).to.have.length(n);
+  return times.sort((x, y) => x - y);
+}
+
 describe('real node: kubelet + containerd + runc in its own namespaces', function () {
   this.timeout(5 * 60_000);
   const kc = (): string => nodeCluster.kubeconfig;
   const hostBefore = new Map<string, boolean>();
   let index = 0;
+  let primaryConflist = '';
 
   before(async function () {
     const why = cannotRunRealNode();
@@ -32,7 +87,7 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
     for (const p of hostPaths) hostBefore.set(p, fs.existsSync(p));
     await clusterDown(nodeCluster.name);
     const t0 = Date.now();
-    const { stdout } = await cluster(['up', nodeCluster.name, '--real-nodes', '1'], { KWOK_NODES: '0' });
+    const { stdout } = await cluster(['up', nodeCluster.name, '--real-nodes', '1'], { KWOK_NODES: '1' });
     nodeCluster.kubeconfig = stdout;
     console.log(`    cluster ${nodeCluster.name} with one real node up in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     const env = fs.readFileSync(stdout.replace(/kubeconfig$/, 'cluster.env'), 'utf8');
@@ -77,30 +132,134 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
 
   it('starts pods through the kubelet and containerd (figures: create to Running, primary CNI only)', async function () {
     this.timeout(10 * 60_000);
-    const n = Number(process.env.MIZZEN_E2E_NODE_PODS ?? 30);
-    const times: number[] = [];
-    const batch = 10;
-    for (let b = 0; b < n; b += batch) {
-      const names = Array.from({ length: Math.min(batch, n - b) }, (_, k) => `fig-${b + k}`);
-      const t0 = Date.now();
-      await apply(kc(), names.map((m) => testPod(m, ns, ['sleep'], { labels: { fig: '1' } })));
-      const pending = new Set(names);
-      await waitFor(`pods ${names[0]}..${names[names.length - 1]} Running`, async () => {
-        const list = JSON.parse(await kubectl(kc(), ['get', 'pods', '-n', ns, '-l', 'fig=1', '-o', 'json'])) as { items: Pod[] };
-        for (const p of list.items) {
-          if (pending.has(p.metadata.name) && p.status?.phase === 'Running') {
-            times.push(Date.now() - t0);
-            pending.delete(p.metadata.name);
-          }
-        }
-        return pending.size === 0;
-      }, 180_000, 100);
-      await kubectl(kc(), ['delete', 'pod', '-n', ns, ...names, '--wait=false']);
-    }
-    times.sort((x, y) => x - y);
-    const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    console.log(`    pod create -> Running (primary CNI only, ${n} pods in batches of ${batch}): p50 ${percentile(times, 50)} ms, p99 ${percentile(times, 99)} ms (load ${load})`);
-    expect(times).to.have.length(n);
+    const times = await podStartFigures('fig', Number(process.env.MIZZEN_E2E_NODE_PODS ?? 30));
+    console.log(`    pod create -> Running (primary CNI only, ${times.length} pods): p50 ${percentile(times, 50)} ms, p99 ${percentile(times, 99)} ms (load ${loadavg()})`);
+  });
+
+  describe('the journey with the mizzen image (operator and CNI agent run for real)', function () {
+    const chart = path.join(repoRoot, 'charts/mizzen');
+    const seedFile = path.join(repoRoot, 'config/samples/install_v1alpha1_istiooperator_seed.yaml');
+    let installedAt = 0;
+
+    before(async function () {
+      this.timeout(30 * 60_000);
+      const archive = await mizzenImage();
+      if (!archive) {
+        console.log('    skipped: no mizzen image (scripts/image is missing or built nothing under dist/images)');
+        this.skip();
+      }
+      await cluster(['node-import', nodeCluster.name, archive]);
+    });
+
+    it('helm install: two operator replicas Running and Ready on the real node, one leader', async function () {
+      this.timeout(10 * 60_000);
+      installedAt = Date.now();
+      await helm(['install', 'mizzen', chart, '-n', 'mizzen-system', '--create-namespace', '--kubeconfig', kc(), '--set', 'clusterId=node-e2e', '--set', 'nodeSelector.type=real']);
+      const pods = await waitFor('two operator pods Running and Ready', async () => {
+        const list = JSON.parse(await kubectl(kc(), ['get', 'pods', '-n', 'mizzen-system', '-o', 'json'])) as { items: Pod[] };
+        const ready = list.items.filter((p) => p.status?.phase === 'Running' && isReady(p));
+        return ready.length === 2 && list.items;
+      }, 5 * 60_000, 500);
+      for (const p of pods) expect(p.spec.nodeName).to.equal('real-node-0');
+      const lease = JSON.parse(await kubectl(kc(), ['get', 'lease', '-n', 'mizzen-system', 'mizzen-operator', '-o', 'json'])) as { spec: { holderIdentity?: string } };
+      const holder = lease.spec.holderIdentity ?? '';
+      expect(pods.filter((p) => holder.startsWith(p.metadata.name)), `leader ${holder}`).to.have.length(1);
+      console.log(`    helm install -> operator pods Ready in ${((Date.now() - installedAt) / 1000).toFixed(1)}s (load ${loadavg()})`);
+    });
+
+    it('the seed IstioOperator verbatim: istio-cni-node runs on the real node, chains mizzen-cni last, lifts the taint', async function () {
+      this.timeout(10 * 60_000);
+      const before = await nodeExec(['cat', '/etc/cni/net.d/10-bridge.conflist']);
+      primaryConflist = before;
+      await kubectl(kc(), ['taint', 'node', 'real-node-0', 'cni.istio.io/not-ready=true:NoSchedule', '--overwrite']);
+      // The race: a sidecar-shaped pod that tolerates the taint starts before the agent, without rules.
+      await apply(kc(), [raceDeployment('race')]);
+      const early = await waitFor('the race pod Running before the agent', async () => {
+        const list = JSON.parse(await kubectl(kc(), ['get', 'pods', '-n', ns, '-l', 'app=race', '-o', 'json'])) as { items: Pod[] };
+        return list.items.find((p) => p.status?.phase === 'Running' && isReady(p));
+      }, 120_000, 250);
+      const echoIP = (await getPod(kc(), ns, 'echo')).status!.podIP!;
+      expect((await kubectl(kc(), ['exec', '-n', ns, early.metadata.name, '-c', 'app', '--', '/mztest', 'connect', `${echoIP}:8080`, 'early'])).trim()).to.equal('echo echo 8080: early');
+      await kubectl(kc(), ['create', 'namespace', 'istio-system']).catch(() => undefined);
+      await kubectl(kc(), ['apply', '-f', seedFile]);
+      const agent = await waitFor('the istio-cni-node pod on real-node-0 Running and Ready', async () => {
+        const list = JSON.parse(await kubectl(kc(), ['get', 'pods', '-n', 'kube-system', '-l', 'k8s-app=istio-cni-node', '-o', 'json'])) as { items: Pod[] };
+        return list.items.find((p) => p.spec.nodeName === 'real-node-0' && p.status?.phase === 'Running' && isReady(p));
+      }, 5 * 60_000, 500);
+      expect(agent.status?.containerStatuses?.[0]?.ready).to.equal(true);
+      const conf = JSON.parse(await nodeExec(['cat', '/etc/cni/net.d/10-bridge.conflist'])) as { plugins: { type: string }[] };
+      expect(conf.plugins.map((p) => p.type)).to.deep.equal(['bridge', 'portmap', 'mizzen-cni']);
+      expect(await nodeExec(['ls', '/home/kubernetes/bin'])).to.match(/^mizzen-cni$/m);
+      await waitFor('the cni.istio.io/not-ready taint lifted', async () => {
+        const node = JSON.parse(await kubectl(kc(), ['get', 'node', 'real-node-0', '-o', 'json'])) as NodeObj;
+        return !(node.spec.taints ?? []).some((t) => t.key === 'cni.istio.io/not-ready');
+      }, 60_000, 250);
+      await waitFor('the seed HEALTHY', async () => {
+        const iop = JSON.parse(await kubectl(kc(), ['get', 'istiooperators', '-n', 'istio-system', 'example-istiocontrolplane', '-o', 'json'])) as { status?: { status?: string } };
+        return iop.status?.status === 'HEALTHY';
+      }, 5 * 60_000, 500);
+      console.log(`    helm install -> seed HEALTHY on the real node in ${((Date.now() - installedAt) / 1000).toFixed(1)}s (load ${loadavg()})`);
+
+      // Repair with the seed's modes (label and delete, Istio's defaults for `repair: true`): the pod that
+      // started without rules is deleted and its ReplicaSet's replacement starts with them.
+      const agentReady = Date.now();
+      const replaced = await waitFor('the race pod replaced by one with rules', async () => {
+        const list = JSON.parse(await kubectl(kc(), ['get', 'pods', '-n', ns, '-l', 'app=race', '-o', 'json'])) as { items: (Pod & { metadata: { deletionTimestamp?: string } })[] };
+        return !list.items.some((p) => p.metadata.name === early.metadata.name) && list.items.find((p) => p.status?.phase === 'Running' && isReady(p) && !p.metadata.deletionTimestamp);
+      }, 180_000, 250);
+      console.log(`    race (label + delete): replacement Ready ${((Date.now() - agentReady) / 1000).toFixed(1)}s after the agent was Ready`);
+      expect((await kubectl(kc(), ['exec', '-n', ns, replaced.metadata.name, '-c', 'app', '--', '/mztest', 'connect', `${echoIP}:8080`, 'late'])).trim()).to.match(new RegExp(`^proxy 15001 orig=${echoIP.replace(/\./g, '\\.')}:8080 `));
+    });
+
+    it('a pod with the sidecar shape: outbound to a pod IP arrives at 15001, inbound at 15006, uid 1337 and inject=false not captured', async function () {
+      this.timeout(5 * 60_000);
+      const sidecarPod = (name: string, annotations?: Record<string, string>): object => ({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: ns, annotations },
+        spec: {
+          nodeSelector: { type: 'real' },
+          terminationGracePeriodSeconds: 1,
+          enableServiceLinks: false,
+          containers: [
+            { name: 'app', image: TEST_IMAGE, imagePullPolicy: 'Never', args: ['echo', '8080'], ports: [{ containerPort: 8080 }] },
+            { name: 'istio-proxy', image: TEST_IMAGE, imagePullPolicy: 'Never', args: ['proxy'], securityContext: { runAsUser: 1337, runAsGroup: 1337 } },
+          ],
+        },
+      });
+      await apply(kc(), [sidecarPod('app'), sidecarPod('noinject', { 'sidecar.istio.io/inject': 'false' }), testPod('peer', ns, ['echo', '8080'], { ports: [8080] })]);
+      const app = await waitPodReady(kc(), ns, 'app');
+      const noinject = await waitPodReady(kc(), ns, 'noinject');
+      const peer = await waitPodReady(kc(), ns, 'peer');
+      const [appIP, noinjectIP, peerIP] = [app.status!.podIP!, noinject.status!.podIP!, peer.status!.podIP!];
+      const execIn = async (pod: string, container: string, args: string[]): Promise<string> =>
+        (await kubectl(kc(), ['exec', '-n', ns, pod, '-c', container, '--', '/mztest', ...args])).trim();
+
+      // Outbound from the app container: redirected to the proxy's 15001, which sees the original destination.
+      expect(await execIn('app', 'app', ['connect', `${peerIP}:8080`, 'out'])).to.match(new RegExp(`^proxy 15001 orig=${peerIP.replace(/\./g, '\\.')}:8080 from=${appIP.replace(/\./g, '\\.')}:\\d+ uid=1337$`));
+      // The proxy's own traffic (uid 1337) goes straight out.
+      expect(await execIn('app', 'istio-proxy', ['connect', `${peerIP}:8080`, 'own'])).to.equal('echo peer 8080: own');
+      // Inbound to the app port from another pod: redirected to 15006 with the original destination.
+      expect(await execIn('client', 'main', ['connect', `${appIP}:8080`, 'in'])).to.match(new RegExp(`^proxy 15006 orig=${appIP.replace(/\./g, '\\.')}:8080 from=`));
+      // sidecar.istio.io/inject: "false": no rules either way.
+      expect(await execIn('noinject', 'app', ['connect', `${peerIP}:8080`, 'plain'])).to.equal('echo peer 8080: plain');
+      expect(await execIn('client', 'main', ['connect', `${noinjectIP}:8080`, 'plain-in'])).to.equal('echo noinject 8080: plain-in');
+    });
+
+    it('starts pods with mizzen-cni in the chain (figures: create to Running)', async function () {
+      this.timeout(10 * 60_000);
+      const times = await podStartFigures('mz', Number(process.env.MIZZEN_E2E_NODE_PODS ?? 30));
+      console.log(`    pod create -> Running (bridge + mizzen-cni, ${times.length} pods): p50 ${percentile(times, 50)} ms, p99 ${percentile(times, 99)} ms (load ${loadavg()})`);
+    });
+
+    it('uninstall: deleting the IstioOperator restores the primary conflist byte for byte, removes the binary, pods keep starting', async function () {
+      this.timeout(5 * 60_000);
+      await kubectl(kc(), ['delete', 'istiooperators', '-n', 'istio-system', 'example-istiocontrolplane', '--timeout=120s']);
+      await waitFor('the primary conflist as before', async () => (await nodeExec(['cat', '/etc/cni/net.d/10-bridge.conflist'])) === primaryConflist, 120_000, 500);
+      await waitFor('mizzen-cni removed from /home/kubernetes/bin', async () => !/^mizzen-cni$/m.test(await nodeExec(['ls', '/home/kubernetes/bin'])), 60_000, 500);
+      await apply(kc(), [testPod('after-uninstall', ns, ['sleep'])]);
+      await waitPodReady(kc(), ns, 'after-uninstall');
+    });
   });
 
   it('down leaves no process, namespace, mount, cgroup, veth or host CNI state behind', async function () {
