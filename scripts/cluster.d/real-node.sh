@@ -196,9 +196,6 @@ start_node() { # I
   # The pair goes away with the node's network namespace; one that exists belongs to a live namespace.
   ! ip link show "$VETH" >/dev/null 2>&1 ||
     die "interface $VETH exists: another cluster with index $INDEX has real nodes (set MIZZEN_CLUSTER_INDEX), or processes of an earlier $NAME survived (scripts/cluster down $NAME)"
-  # The shared lock of the machine's network-namespace tests, held only while the namespace is wired.
-  exec 7>/tmp/mizzen-netns.lock
-  flock -w 120 7 || die "timed out waiting for /tmp/mizzen-netns.lock"
   start_component "real-node-$i"
   started=("real-node-$i" "${started[@]}")
   pid="$(cat "$dir/pids/real-node-$i.pid")"
@@ -206,12 +203,9 @@ start_node() { # I
     [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] && break
     sleep 0.05
   done
-  ip link add "$VETH" type veth peer name eth0 netns "$pid" ||
-    { flock -u 7; exec 7>&-; die "could not create veth $VETH (another cluster with index $INDEX?)"; }
+  ip link add "$VETH" type veth peer name eth0 netns "$pid" || die "could not create veth $VETH"
   ip addr add "$HOST_IP/32" peer "$NODE_IP/32" dev "$VETH"
   ip link set "$VETH" up
-  flock -u 7
-  exec 7>&-
   step "real-node-$i started (init pid $pid, veth $VETH $HOST_IP <-> $NODE_IP)"
   import_node_images "$i"
 }
