@@ -18,6 +18,24 @@ interface NodeObj {
 // Host paths a real node must never create or change (its own are bind-mounted inside its mount namespace).
 const hostPaths = ['/etc/cni', '/opt/cni', '/var/lib/cni', '/home/kubernetes', '/var/log/pods', '/var/lib/kubelet', '/var/lib/containerd', '/run/containerd'];
 
+/** A pod with the sidecar's shape: an app container (echo on 8080) and the stand-in istio-proxy as uid 1337. */
+function sidecarPod(name: string, annotations?: Record<string, string>): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns, annotations },
+    spec: {
+      nodeSelector: { type: 'real' },
+      terminationGracePeriodSeconds: 1,
+      enableServiceLinks: false,
+      containers: [
+        { name: 'app', image: TEST_IMAGE, imagePullPolicy: 'Never', args: ['echo', '8080'], ports: [{ containerPort: 8080 }] },
+        { name: 'istio-proxy', image: TEST_IMAGE, imagePullPolicy: 'Never', args: ['proxy'], securityContext: { runAsUser: 1337, runAsGroup: 1337 } },
+      ],
+    },
+  };
+}
+
 /** A Deployment of one sidecar-shaped pod (app + stand-in istio-proxy) that tolerates the CNI not-ready taint. */
 function raceDeployment(name: string): object {
   return {
@@ -213,20 +231,6 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
 
     it('a pod with the sidecar shape: outbound to a pod IP arrives at 15001, inbound at 15006, uid 1337 and inject=false not captured', async function () {
       this.timeout(5 * 60_000);
-      const sidecarPod = (name: string, annotations?: Record<string, string>): object => ({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name, namespace: ns, annotations },
-        spec: {
-          nodeSelector: { type: 'real' },
-          terminationGracePeriodSeconds: 1,
-          enableServiceLinks: false,
-          containers: [
-            { name: 'app', image: TEST_IMAGE, imagePullPolicy: 'Never', args: ['echo', '8080'], ports: [{ containerPort: 8080 }] },
-            { name: 'istio-proxy', image: TEST_IMAGE, imagePullPolicy: 'Never', args: ['proxy'], securityContext: { runAsUser: 1337, runAsGroup: 1337 } },
-          ],
-        },
-      });
       await apply(kc(), [sidecarPod('app'), sidecarPod('noinject', { 'sidecar.istio.io/inject': 'false' }), testPod('peer', ns, ['echo', '8080'], { ports: [8080] })]);
       const app = await waitPodReady(kc(), ns, 'app');
       const noinject = await waitPodReady(kc(), ns, 'noinject');
@@ -250,6 +254,41 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
       this.timeout(10 * 60_000);
       const times = await podStartFigures('mz', Number(process.env.MIZZEN_E2E_NODE_PODS ?? 30));
       console.log(`    pod create -> Running (bridge + mizzen-cni, ${times.length} pods): p50 ${percentile(times, 50)} ms, p99 ${percentile(times, 99)} ms (load ${loadavg()})`);
+    });
+
+    it('bad input: an unreachable agent fails the sandbox ADD with the clear message and the pod never runs without rules', async function () {
+      this.timeout(5 * 60_000);
+      // The plugin connects to the agent's socket by path; moving it away makes the agent unreachable for it.
+      await nodeExec(['mv', '/var/run/mizzen/cni.sock', '/var/run/mizzen/cni.sock.away']);
+      let restored = false;
+      try {
+        await apply(kc(), [sidecarPod('unreachable')]);
+        const ev = await waitFor('a FailedCreatePodSandBox event naming the unreachable agent', async () => {
+          const out = await kubectl(kc(), ['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=unreachable,reason=FailedCreatePodSandBox', '-o', 'jsonpath={.items[*].message}']);
+          return /mizzen node agent is unreachable/.test(out) && out;
+        }, 120_000, 500);
+        expect(ev).to.match(/mizzen-cni cannot program pod traffic redirection: the mizzen node agent is unreachable at \/var\/run\/mizzen\/cni\.sock/);
+        expect((await getPod(kc(), ns, 'unreachable')).status?.phase).to.equal('Pending');
+        await nodeExec(['mv', '/var/run/mizzen/cni.sock.away', '/var/run/mizzen/cni.sock']);
+        restored = true;
+        // The kubelet retries; with the agent back the pod starts, with its rules.
+        const pod = await waitPodReady(kc(), ns, 'unreachable', 180_000);
+        const echoIP = (await getPod(kc(), ns, 'echo')).status!.podIP!;
+        expect((await kubectl(kc(), ['exec', '-n', ns, pod.metadata.name, '-c', 'app', '--', '/mztest', 'connect', `${echoIP}:8080`, 'x'])).trim()).to.match(/^proxy 15001 /);
+      } finally {
+        if (!restored) await nodeExec(['mv', '/var/run/mizzen/cni.sock.away', '/var/run/mizzen/cni.sock']).catch(() => undefined);
+      }
+    });
+
+    it('bad input: an invalid traffic annotation gives the pod a Warning Event naming it', async () => {
+      const annotation = 'traffic.sidecar.istio.io/includeOutboundIPRanges';
+      await apply(kc(), [sidecarPod('badannotation', { [annotation]: 'not-a-cidr' })]);
+      const msg = await waitFor('a Warning InvalidTrafficAnnotation event', async () => {
+        const out = await kubectl(kc(), ['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=badannotation,type=Warning,reason=InvalidTrafficAnnotation', '-o', 'jsonpath={.items[*].message}']);
+        return out.includes(annotation) && out;
+      }, 120_000, 500);
+      expect(msg).to.contain(annotation);
+      expect((await getPod(kc(), ns, 'badannotation')).status?.phase).not.to.equal('Running');
     });
 
     it('uninstall: deleting the IstioOperator restores the primary conflist byte for byte, removes the binary, pods keep starting', async function () {
