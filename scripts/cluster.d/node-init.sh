@@ -34,6 +34,10 @@ mount --bind "$nodedir/cni/net.d" /etc/cni/net.d
 mount --bind "$nodedir/cni/bin" /opt/cni/bin
 mount --bind "$nodedir/cni/bin" /home/kubernetes/bin
 mount --bind "$nodedir/cni/lib" /var/lib/cni
+# Shared within the node, as on a real host (kind does the same): mounts made later, e.g. pods' network
+# namespaces under /run/netns, propagate into containers that mount them with HostToContainer. These peer
+# groups are new ones of this namespace; nothing propagates to or from the host.
+mount --make-rshared /
 
 # 2. The kubelet sets these on start unless they already have these values (container_manager_linux.go).
 mkdir -p "$nodedir/sysctl"
