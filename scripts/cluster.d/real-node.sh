@@ -28,6 +28,13 @@ real_nodes_preflight() {
     /etc/* | /opt/* | /home/* | /usr/* | /var/* | /run/*)
       die "--real-nodes: MIZZEN_CLUSTER_DIR must not be under /etc, /opt, /home, /usr, /var or /run ($dir)" ;;
   esac
+  # The kubelet's cAdvisor needs inotify instances (a per-user limit shared with every other process of root);
+  # when they are used up it fails with "inotify_init: too many open files".
+  local max used
+  max="$(cat /proc/sys/fs/inotify/max_user_instances)"
+  used="$(find /proc/[0-9]*/fd -lname 'anon_inode:inotify' 2>/dev/null | wc -l)"
+  [ $((max - used)) -ge 16 ] ||
+    die "--real-nodes: $used of fs.inotify.max_user_instances=$max inotify instances are in use; the kubelet needs more (sysctl -w fs.inotify.max_user_instances=1024; scripts/setup does)"
   # Unix socket paths are limited to 107 bytes.
   [ ${#dir} -le 60 ] || die "--real-nodes: the state directory path is too long for containerd's sockets ($dir)"
   NODEBIN_DIR="$("$here/nodebin/build.sh")"
@@ -242,13 +249,14 @@ ctr_node() { # I ARGS...
 
 # Imports the images every real node needs; the test images are built (cached) by scripts/test-images.
 import_node_images() { # I
-  local i="$1" nd f images=() _
+  local i="$1" nd f images=() _ out
   nd="$(node_dir "$i")"
   for _ in $(seq 300); do [ -S "$nd/containerd.sock" ] && ctr_node "$i" version >/dev/null 2>&1 && break; sleep 0.1; done
   mapfile -t images < <("$here/test-images")
   for f in "$here"/../dist/images/*.tar; do [ -f "$f" ] && images+=("$f"); done
   for f in "${images[@]}"; do
-    ctr_node "$i" images import --local "$f" >/dev/null || die "importing $f into real-node-$i failed"
+    out="$(ctr_node "$i" images import --local "$f" 2>&1)" ||
+      die "importing $f into real-node-$i failed: $(grep -v DEPRECATION <<<"$out" | tail -3)"
   done
   step "real-node-$i: imported ${#images[@]} image archive(s)"
 }
@@ -303,13 +311,16 @@ cmd_node_exec() {
 }
 
 cmd_node_import() {
-  local i f
+  local i f out
   [ $# -ge 2 ] || usage
   set_cluster "$1"
   shift
   load_state || die "cluster $NAME does not exist"
   NODEBIN_DIR="$("$here/nodebin/build.sh")"
   for ((i = 0; i < ${REAL_NODES:-0}; i++)); do
-    for f in "$@"; do ctr_node "$i" images import --local "$f" >/dev/null || die "importing $f into real-node-$i failed"; done
+    for f in "$@"; do
+      out="$(ctr_node "$i" images import --local "$f" 2>&1)" ||
+        die "importing $f into real-node-$i failed: $(grep -v DEPRECATION <<<"$out" | tail -3)"
+    done
   done
 }
