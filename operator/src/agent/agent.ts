@@ -7,7 +7,7 @@ import path from 'node:path';
 import { stopOnSignals } from '../kube/lifecycle.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentConfig } from '../config/agent.js';
-import { type IptablesExecutor, SystemExecutor } from '../iptables/index.js';
+import { type IptablesExecutor, NftBackedExecutor, SystemExecutor } from '../iptables/index.js';
 import { KubeClient } from '../kube/client.js';
 import { Controller } from '../kube/controller.js';
 import { errorMessage } from '../kube/errors.js';
@@ -74,7 +74,8 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
   const informer = new Informer<V1Pod>(R.pod, client, log, { fieldSelector: `spec.nodeName=${cfg.nodeName}`, idleReconnectMs: cfg.informerIdleReconnectMs });
   metrics.onCollectInformers(() => [{ name: informer.name, restarts: informer.stats.restarts, synced: informer.hasSynced() }]);
   const pods = new InformerPodSource(informer);
-  const executor = overrides.executor ?? new SystemExecutor();
+  // values.global.nativeNftables: pods get native nftables tables instead of iptables chains (same rules' meaning).
+  const executor = overrides.executor ?? (cfg.cni.nativeNftables ? new NftBackedExecutor() : new SystemExecutor());
   const events = new EventRecorder(client, 'mizzen-agent', cfg.podName ?? `mizzen-agent-${cfg.nodeName}`, log);
   const index = new NetnsIndex(cfg.cniCacheDir, cfg.netnsDir);
   const locks = new KeyedLock();
@@ -158,7 +159,8 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     const addr = await probes.start();
     log.info('Started probe server', { address: `${addr.address}:${addr.port}` });
     const backend = await executor.detectBackend();
-    log.info('Detected iptables backend', { backend });
+    if (cfg.cni.nativeNftables) log.info('Programming pods with native nftables (values.global.nativeNftables)', { backend: 'nftables' });
+    else log.info('Detected iptables backend', { backend });
     informer.start();
     await informer.waitForSync();
     notReady = 'plugin socket not listening';

@@ -23,7 +23,9 @@ import {
   commandFamily,
   configFromPod,
   diff,
+  freshNftProgram,
   freshProgram,
+  NftBackedExecutor,
   ownsChain,
 } from '../iptables/index.js';
 import type { EventSink } from '../kube/events.js';
@@ -71,6 +73,7 @@ export interface LiveState {
 
 /** Reads the netns's rules once per family and compares them with the rule set. */
 export async function inspect(executor: IptablesExecutor, ruleSet: RuleSet, opts: ExecOptions): Promise<LiveState> {
+  if (executor.inspect !== undefined) return executor.inspect(ruleSet, opts);
   let inSync = true;
   let hasOurs = false;
   for (const f of ruleSet.families) {
@@ -192,12 +195,14 @@ export class PluginHandler {
    */
   private async executorFor(peer: PluginPeer | undefined, netns: string): Promise<{ executor: IptablesExecutor; opts: ExecOptions }> {
     if (peer === undefined) return { executor: this.d.executor, opts: { netnsPath: netns } };
+    // values.global.nativeNftables: the same nft executor, its commands run by the plugin.
+    if (this.d.executor instanceof NftBackedExecutor) return { executor: new NftBackedExecutor(new PeerRunner(peer)), opts: {} };
     return { executor: new Executor(new PeerRunner(peer), await this.d.executor.detectBackend()), opts: {} };
   }
 
   /** Has the plugin give a fresh netns the whole rule set in one program. Returns the steps run. */
   private async applyFresh(peer: PluginPeer, ruleSet: RuleSet, decision: Decision): Promise<number> {
-    const steps = freshProgram(ruleSet, await this.d.executor.detectBackend());
+    const steps = this.d.executor instanceof NftBackedExecutor ? freshNftProgram(ruleSet) : freshProgram(ruleSet, await this.d.executor.detectBackend());
     const first = steps[0];
     if (first === undefined) return 0;
     let results;

@@ -47,6 +47,8 @@ export type IpCommand =
 export interface RuleSet {
   readonly families: readonly FamilyRules[];
   readonly ipCommands: readonly IpCommand[];
+  /** The config it was built from: the native nftables backend builds its tables from the same config. */
+  readonly config?: IptablesConfig;
 }
 
 export const CHAIN_PREFIX = 'ISTIO_';
@@ -400,7 +402,7 @@ export function ipCommandsOf(cfg: IptablesConfig): IpCommand[] {
 
 /** Builds the complete desired rule set for a config. */
 export function buildRuleSet(cfg: IptablesConfig): RuleSet {
-  return { families: familiesOf(cfg).map((f) => buildFamily(cfg, f)), ipCommands: ipCommandsOf(cfg) };
+  return { families: familiesOf(cfg).map((f) => buildFamily(cfg, f)), ipCommands: ipCommandsOf(cfg), config: cfg };
 }
 
 /** The rules of one family, or an empty family when the rule set does not program it. */

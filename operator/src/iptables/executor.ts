@@ -80,8 +80,18 @@ export interface ApplyResult {
   readonly families: readonly FamilyOutcome[];
 }
 
+/** What an inspection of a netns found. */
+export interface LiveRules {
+  readonly inSync: boolean;
+  /** Anything of ours exists (someone programmed this netns before). */
+  readonly hasOurs: boolean;
+  readonly spawns: number;
+}
+
 export interface IptablesExecutor {
   detectBackend(): Promise<Backend>;
+  /** Compares the netns with the rule set in one read per family; without it, callers use save and diff. */
+  inspect?(ruleSet: RuleSet, opts?: ExecOptions): Promise<LiveRules>;
   save(family: Family, opts?: ExecOptions): Promise<SaveState>;
   check(ruleSet: RuleSet, opts?: ExecOptions): Promise<Drift[]>;
   apply(ruleSet: RuleSet, opts?: ExecOptions): Promise<ApplyResult>;

@@ -3,10 +3,20 @@
 // (IPv6 ::6 on lo, TPROXY policy routing). A first ADD costs 2 processes for IPv4 REDIRECT, a repeated one 1.
 import type { Family } from './addr.js';
 import type { RuleSet } from './builder.js';
-import { type CommandResult, type CommandRunner, IptablesCommandError, type ExecOptions, SpawnRunner } from './executor.js';
-import { type NftDrift, type NftRuleSet, type NftState, NFT_APPLY, NFT_LIST, nftDiff, parseNftList, planNftApply, planNftCleanup } from './nft.js';
-import { parseIpRouting } from './parse.js';
-import { type Command, commandLine, ipBatchCommand, ipReadInput, planIp, planIpCleanup } from './restore.js';
+import {
+  type ApplyResult,
+  type CleanupOptions,
+  type CommandResult,
+  type CommandRunner,
+  type ExecOptions,
+  type IptablesExecutor,
+  type LiveRules,
+  IptablesCommandError,
+  SpawnRunner,
+} from './executor.js';
+import { type NftDrift, type NftRuleSet, type NftState, NFT_APPLY, NFT_LIST, buildNftRuleSet, nftDiff, parseNftList, planNftApply, planNftCleanup, renderNft } from './nft.js';
+import { type SaveState, parseIpRouting } from './parse.js';
+import { type Backend, type Command, type Drift, type ProgramStep, commandLine, ipBatchCommand, ipReadInput, planIp, planIpCleanup } from './restore.js';
 
 export interface NftApplyResult {
   readonly changed: boolean;
@@ -92,4 +102,69 @@ export class NftExecutor {
     const ipInputs = opts?.ruleSet === undefined ? [] : await this.ip(opts.ruleSet, opts, count, true);
     return { changed: nftInput !== undefined || ipInputs.length > 0, spawns: count.n, drift: nftDiff({ tables: [] }, live), ...(nftInput === undefined ? {} : { nftInput }), ipInputs };
   }
+}
+
+/**
+ * The native nftables backend behind the executor interface the agent uses: a rule set (built from a config) is
+ * programmed as the nft tables of the same config. What the agent's ADD, CHECK, DEL and drift repair need, with
+ * values.global.nativeNftables.
+ */
+export class NftBackedExecutor implements IptablesExecutor {
+  readonly nft: NftExecutor;
+
+  constructor(runner: CommandRunner = new SpawnRunner()) {
+    this.nft = new NftExecutor(runner);
+  }
+
+  detectBackend(): Promise<Backend> {
+    return Promise.resolve('nft');
+  }
+
+  private tables(ruleSet: RuleSet): NftRuleSet {
+    if (ruleSet.config === undefined) throw new Error('bug: a rule set without its config cannot be programmed with native nftables');
+    return buildNftRuleSet(ruleSet.config);
+  }
+
+  save(): Promise<SaveState> {
+    return Promise.reject(new Error('bug: the native nftables backend has no iptables-save state'));
+  }
+
+  async inspect(ruleSet: RuleSet, opts?: ExecOptions): Promise<LiveRules> {
+    const live = await this.nft.list(opts);
+    return { inSync: nftDiff(this.tables(ruleSet), live).inSync, hasOurs: live.tables.length > 0, spawns: 1 };
+  }
+
+  async check(ruleSet: RuleSet, opts?: ExecOptions): Promise<Drift[]> {
+    const d = await this.nft.check(this.tables(ruleSet), opts);
+    return [{ family: 'v4', inSync: d.inSync, chains: d.chains.map((c) => ({ table: c.table, chain: c.chain, reason: c.reason === 'rules-differ' ? 'rules-differ' : c.reason === 'extra-table' || c.reason === 'extra-chain' ? 'extra-chain' : 'missing-chain', missing: c.missing.map((r) => [r]), extra: c.extra.map((r) => [r]) })) }];
+  }
+
+  private result(r: NftApplyResult, families: readonly Family[]): ApplyResult {
+    return { changed: r.changed, spawns: r.spawns, families: families.map((family) => ({ family, drift: { family, inSync: r.drift.inSync, chains: [] } })) };
+  }
+
+  async apply(ruleSet: RuleSet, opts?: ExecOptions): Promise<ApplyResult> {
+    const tables = this.tables(ruleSet);
+    return this.result(await this.nft.apply(tables, opts), tables.families);
+  }
+
+  async cleanup(opts?: CleanupOptions): Promise<ApplyResult> {
+    const tables = opts?.ruleSet?.config === undefined ? undefined : buildNftRuleSet(opts.ruleSet.config);
+    return this.result(await this.nft.cleanup({ ...(opts?.netnsPath === undefined ? {} : { netnsPath: opts.netnsPath }), ...(tables === undefined ? {} : { ruleSet: tables }) }), tables?.families ?? ['v4']);
+  }
+}
+
+/** The program that gives a fresh netns a rule set's nft tables without reading it first: one `nft -f`, then ip. */
+export function freshNftProgram(ruleSet: RuleSet): ProgramStep[] {
+  if (ruleSet.config === undefined) throw new Error('bug: a rule set without its config cannot be programmed with native nftables');
+  const tables = buildNftRuleSet(ruleSet.config);
+  const steps: ProgramStep[] = [{ family: 'v4', tool: NFT_APPLY.cmd, args: NFT_APPLY.args, stdin: renderNft(tables) }];
+  for (const family of tables.families) {
+    const ip = planIp({ families: [], ipCommands: tables.ipCommands }, family);
+    if (ip !== undefined) {
+      const batch = ipBatchCommand(family);
+      steps.push({ family, tool: batch.cmd, args: batch.args, stdin: ip });
+    }
+  }
+  return steps;
 }

@@ -3,7 +3,7 @@
 // without writing, and removed. Opt-in like the iptables kernel tests (MIZZEN_NETNS_TESTS=1, root, nft).
 import { execFileSync } from 'node:child_process';
 import { expect } from 'chai';
-import { type HostFiles, type NftRuleSet, NftExecutor, buildNftRuleSet, parseArgs, parseNftList, resolveConfig } from '../../src/iptables/index.js';
+import { type HostFiles, type NftRuleSet, NftBackedExecutor, NftExecutor, buildNftRuleSet, buildRuleSet, parseArgs, parseNftList, resolveConfig } from '../../src/iptables/index.js';
 import { CASES } from './cases.js';
 
 const enabled = process.env.MIZZEN_NETNS_TESTS === '1';
@@ -48,4 +48,30 @@ const nftRuleSetOf = (argv: readonly string[], env: Record<string, string> = {},
       expect((await executor.cleanup({ ...opts, ruleSet })).changed).to.equal(false);
     });
   }
+});
+
+(enabled ? describe : describe.skip)('the agent executor with native nftables on the real kernel (MIZZEN_NETNS_TESTS=1)', function () {
+  this.timeout(30_000);
+  const NS = `mz-nft-agent-${process.pid}`;
+  const opts = { netnsPath: `/run/netns/${NS}` };
+  const executor = new NftBackedExecutor();
+
+  before(() => sh('ip', ['netns', 'add', NS]));
+  after(() => sh('ip', ['netns', 'del', NS]));
+
+  it('programs the rule set of a pod as nft tables, finds it in sync, restores drift, and cleans up', async () => {
+    const ruleSet = buildRuleSet(resolveConfig(parseArgs(['-b', '*', '-i', '*', '-d', '15020', '--ipv6']).flags, {}));
+    expect((await executor.inspect(ruleSet, opts)).hasOurs).to.equal(false);
+    // nft list, nft -f, and IPv6's ::6 on lo (ip -6 read, ip -6 write).
+    expect((await executor.apply(ruleSet, opts)).spawns).to.equal(4);
+    expect(await executor.inspect(ruleSet, opts)).to.deep.equal({ inSync: true, hasOurs: true, spawns: 1 });
+    expect(sh('nsenter', [`--net=${opts.netnsPath}`, '--', 'iptables-nft-save'])).to.not.include('ISTIO_');
+    sh('nsenter', [`--net=${opts.netnsPath}`, '--', 'nft', 'flush', 'chain', 'inet', 'istio-proxy-nat', 'istio-output']);
+    const drift = await executor.check(ruleSet, opts);
+    expect(drift[0]?.chains.map((c) => `${c.table}/${c.chain}:${c.reason}`)).to.deep.equal(['istio-proxy-nat/istio-output:rules-differ']);
+    expect((await executor.apply(ruleSet, opts)).changed).to.equal(true);
+    expect((await executor.inspect(ruleSet, opts)).inSync).to.equal(true);
+    expect((await executor.cleanup({ ...opts, ruleSet })).changed).to.equal(true);
+    expect(await executor.inspect(ruleSet, opts)).to.deep.include({ hasOurs: false });
+  });
 });
