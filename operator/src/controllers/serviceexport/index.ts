@@ -4,6 +4,7 @@ import type { EventSink } from '../../kube/events.js';
 import type { Manager } from '../../kube/manager.js';
 import type { Logger } from '../../util/log.js';
 import { resolveIdentity, servesGroupVersion } from './membership.js';
+import { noIdentityController } from './noidentity.js';
 import { ServiceExportReconciler } from './reconcile.js';
 
 export { CONTROLLER_NAME, ServiceExportReconciler, type ServiceExportOptions } from './reconcile.js';
@@ -19,8 +20,9 @@ export interface McsSetup {
 }
 
 /**
- * Registers the serviceexport controller with the manager, or explains in the log why it does not run: the MCS
- * CRDs are not installed, or no cluster id is configured and no ClusterProperty names one. An id that disagrees
+ * Registers the serviceexport controller with the manager, or explains why it does not run: the MCS CRDs are not
+ * installed (in the log), or no cluster id is configured and no ClusterProperty names one (in the log and on each
+ * ServiceExport's status, by a controller that only writes that). An id that disagrees
  * with the cluster's ClusterProperty throws (IdentityError): the operator must not run with a changed identity.
  */
 export async function setupServiceExport(client: KubeClient, manager: Manager, events: EventSink, log: Logger, setup: McsSetup): Promise<ServiceExportReconciler | undefined> {
@@ -30,7 +32,8 @@ export async function setupServiceExport(client: KubeClient, manager: Manager, e
   }
   const identity = await resolveIdentity(client, setup, log);
   if (!identity) {
-    log.warn('Skipped the serviceexport controller: no cluster id (set --cluster-id or create ClusterProperty cluster.clusterset.k8s.io)');
+    log.warn('Found no cluster id: ServiceExports only get Ready=False NoClusterId (set --cluster-id or create ClusterProperty cluster.clusterset.k8s.io)');
+    manager.add(noIdentityController(client, manager, events, log));
     return undefined;
   }
   const reconciler = new ServiceExportReconciler(client, manager, events, log, {
