@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import YAML from 'yaml';
 import fastJsonPatch from 'fast-json-patch';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { validate, type IstioOperator } from '../api/index.js';
@@ -9,6 +8,7 @@ import { KubeClient } from '../kube/client.js';
 import { appliedByUs, describeObject, findOrphans, stripServerFields } from '../kube/apply.js';
 import { errorMessage } from '../kube/errors.js';
 import { UserError } from './errors.js';
+import { parseYamlDocuments } from './yamlfile.js';
 
 interface GenerateFlags {
   filename: string;
@@ -24,7 +24,7 @@ export function loadIstioOperator(file: string, sets: readonly string[]): IstioO
   } catch (err) {
     throw new UserError(`cannot read ${file}: ${errorMessage(err)}`);
   }
-  const docs = YAML.parseAllDocuments(text).map((d) => d.toJS() as unknown).filter((d) => d && typeof d === 'object');
+  const docs = parseYamlDocuments(text, file === '-' ? '<stdin>' : file).filter((d) => d && typeof d === 'object');
   const found = docs.find((d) => (d as { kind?: string }).kind === 'IstioOperator') as IstioOperator | undefined;
   if (!found) throw new UserError(`${file} holds no IstioOperator`);
   let iop = found;
