@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import fastJsonPatch from 'fast-json-patch';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { validate, type IstioOperator } from '../api/index.js';
-import { applySet, InvalidSpecError, ownerSelector, render, toJson, toYaml, RENDERED_KINDS } from '../render/index.js';
+import { applySet, InvalidSpecError, ownerOf, ownerSelector, render, toJson, toYaml, RENDERED_KINDS } from '../render/index.js';
 import { KubeClient } from '../kube/client.js';
+import { R } from '../kube/resources.js';
 import { appliedByUs, describeObject, findOrphans, stripServerFields } from '../kube/apply.js';
 import { errorMessage } from '../kube/errors.js';
 import { UserError } from './errors.js';
@@ -69,10 +70,15 @@ export function registerManifest(program: Command): void {
     .option('--set <path=value>', 'override a spec field (repeatable)', collect, [])
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config)')
     .action(async (flags: GenerateFlags & { kubeconfig?: string }) => {
-      const iop = loadIstioOperator(flags.filename, flags.set);
-      const objects = renderOrExplain(iop);
+      const fromFile = loadIstioOperator(flags.filename, flags.set);
+      renderOrExplain(fromFile);
       const client = await KubeClient.create(KubeClient.loadConfig(flags.kubeconfig));
       try {
+        // As the controller renders it: the live IstioOperator's uid makes it the owner of its namespace's objects.
+        const owner = ownerOf(fromFile);
+        const uid = (await client.get(R.istioOperator, owner.name, owner.namespace))?.metadata?.uid;
+        const iop = uid ? { ...fromFile, metadata: { ...fromFile.metadata, name: owner.name, namespace: owner.namespace, uid } } : fromFile;
+        const objects = renderOrExplain(iop);
         const changes = await diffLive(client, iop, objects);
         process.stdout.write(changes.length ? `${changes.join('\n')}\n` : 'No changes.\n');
         if (changes.length) process.exitCode = 2;

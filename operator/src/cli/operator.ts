@@ -3,9 +3,10 @@ import { ConfigError, loadOperatorConfig, type OperatorFlags } from '../config/i
 import { startOperator } from '../main.js';
 import { IdentityError } from '../controllers/serviceexport/index.js';
 import { UserError } from './errors.js';
+import { registerUninstall } from './uninstall.js';
 
 export function registerOperator(program: Command): void {
-  program
+  const operator = program
     .command('operator')
     .description('Run the mizzen controllers against the cluster of KUBECONFIG (or the in-cluster config)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)')
@@ -34,4 +35,5 @@ export function registerOperator(program: Command): void {
       });
       await op.done;
     });
+  registerUninstall(operator);
 }

@@ -62,6 +62,8 @@ export interface SetTagOptions {
   controlPlaneNamespace?: string;
   overwrite: boolean;
   yes: boolean;
+  /** Write spec.revision even when another field manager (Argo CD, kubectl apply, Helm) manages the spec. */
+  forceConflicts?: boolean;
   /** Wait this long for the operator to report that the tag serves the revision (0: do not wait). */
   waitMs: number;
 }
@@ -106,12 +108,47 @@ function describeMove(io: TagIO, o: SetTagOptions, from: string | undefined, use
   if (use.restart.length > 20) io.out(`  ... and ${use.restart.length - 20} more\n`);
 }
 
+interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  subresource?: string;
+  fieldsV1?: { [k: string]: unknown };
+}
+
+/**
+ * The other field managers that own spec.revision (or spec.namespace) of a live RevisionTag, e.g. Argo CD
+ * ("argocd-controller"), `kubectl apply` ("kubectl", "kubectl-client-side-apply") or Helm. Status and our own
+ * entries do not count. Pure: reads metadata.managedFields.
+ */
+export function otherSpecManagers(live: KubernetesObject | undefined, self = TAG_CLI_FIELD_MANAGER): string[] {
+  const entries = (live?.metadata?.managedFields ?? []) as ManagedFieldsEntry[];
+  const out = new Set<string>();
+  for (const e of entries) {
+    if (e.subresource || !e.manager || e.manager === self) continue;
+    const spec = e.fieldsV1?.['f:spec'] as Record<string, unknown> | undefined;
+    if (spec && ('f:revision' in spec || 'f:namespace' in spec)) out.add(`${e.manager} (${e.operation ?? 'Update'})`);
+  }
+  return [...out].sort();
+}
+
+/** Refuses (or, with --force-conflicts, warns) when another field manager declares the tag's spec. */
+function checkSpecOwnership(existing: Tag | undefined, o: SetTagOptions, io: TagIO): void {
+  const others = otherSpecManagers(existing);
+  if (!others.length || existing?.spec.revision === o.revision) return;
+  const what = `the spec of RevisionTag ${o.namespace}/${o.tag} is managed by ${others.join(', ')}`;
+  if (!o.forceConflicts) {
+    throw new UserError(`${what}: change it where it is declared (a GitOps tool would revert this change), or pass --force-conflicts to take it over`);
+  }
+  io.err(`Warning: ${what}; taking spec.revision over (--force-conflicts). A GitOps tool with self-heal will set it back.\n`);
+}
+
 /** `mizzen tag set`: create or move a RevisionTag, after the same checks the controller runs. */
 export async function setTag(client: KubeClient, o: SetTagOptions, io: TagIO = processIO): Promise<Tag> {
   const desired = revisionTagObject(o);
   checkNames(desired);
   const existing = await client.get<Tag>(R.revisionTag, o.tag, o.namespace);
   const from = existing?.spec.revision;
+  checkSpecOwnership(existing, o, io);
   if (from !== undefined && from !== o.revision && !o.overwrite) {
     throw new UserError(`revision tag "${o.tag}" already points at revision "${from}"; pass --overwrite to move it to "${o.revision}"`);
   }
@@ -282,9 +319,10 @@ export function registerTag(program: Command): void {
     .option('-y, --skip-confirmation', 'do not ask before moving namespaces to another revision', false)
     .option('-n, --namespace <ns>', 'namespace of the RevisionTag', DEFAULT_NAMESPACE)
     .option('--control-plane-namespace <ns>', "the revision's control plane namespace (spec.namespace)")
+    .option('--force-conflicts', 'write the tag even when another field manager (Argo CD, kubectl apply) manages its spec', false)
     .option('--wait [duration]', 'wait until the operator reports the tag serving the revision (default 60s)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config)')
-    .action(async (name: string, f: CommonFlags & { revision: string; overwrite: boolean; skipConfirmation: boolean; controlPlaneNamespace?: string; wait?: string | boolean }) => {
+    .action(async (name: string, f: CommonFlags & { revision: string; overwrite: boolean; skipConfirmation: boolean; forceConflicts: boolean; controlPlaneNamespace?: string; wait?: string | boolean }) => {
       const opts: SetTagOptions = {
         tag: name,
         revision: f.revision,
@@ -292,6 +330,7 @@ export function registerTag(program: Command): void {
         controlPlaneNamespace: f.controlPlaneNamespace,
         overwrite: f.overwrite,
         yes: f.skipConfirmation,
+        forceConflicts: f.forceConflicts,
         waitMs: waitMs(f.wait),
       };
       await withClient(f.kubeconfig, (client) => setTag(client, opts));

@@ -23,6 +23,7 @@ export {
   REVISION_LABEL,
   componentOf,
   ownerLabels,
+  ownerOf,
   ownerSelector,
 } from './labels.js';
 export { KIND_ORDER, RENDERED_KINDS, compareObjects, sortObjects, toJson, toYaml, type RenderedKind } from './objects.js';
@@ -111,9 +112,10 @@ export function render(iop: IstioOperator): RenderResult {
   }
   checkUnique(rendered);
   checkServiceNames(install, rendered);
+  const owned = withOwnerReference(iop);
   const enabled = (on: boolean): { enabled: boolean } => ({ enabled: on });
   return {
-    objects: sortObjects(rendered.map(({ obj }) => sortKeys(obj))),
+    objects: sortObjects(rendered.map(({ obj }) => sortKeys(owned(obj)))),
     components: {
       Base: enabled(components.Base),
       Pilot: enabled(components.Pilot),
@@ -124,6 +126,20 @@ export function render(iop: IstioOperator): RenderResult {
     },
     revision: install.rev,
   };
+}
+
+/**
+ * An IstioOperator read from the cluster (it has a uid) becomes the controlling owner of the objects it renders in
+ * its own namespace: garbage collection, `kubectl tree` and Argo CD's resource tree follow the reference.
+ * Cluster-scoped objects and objects in other namespaces cannot name a namespaced owner; the owner labels
+ * (ownerSelector) and the finalizer cover them. Read from a file (no uid), nothing is added.
+ */
+function withOwnerReference(iop: IstioOperator): (obj: KubernetesObject) => KubernetesObject {
+  const md = iop.metadata as { name?: string; namespace?: string; uid?: string } | undefined;
+  const uid = md?.uid;
+  if (!uid || !md.name || !md.namespace) return (obj) => obj;
+  const ref = { apiVersion: iop.apiVersion ?? 'install.istio.io/v1alpha1', blockOwnerDeletion: true, controller: true, kind: 'IstioOperator', name: md.name, uid };
+  return (obj) => (obj.metadata.namespace === md.namespace ? { ...obj, metadata: { ...obj.metadata, ownerReferences: [ref] } } : obj);
 }
 
 /** The CNI agent's ConfigMap data for an IstioOperator, without rendering anything else. */

@@ -14,6 +14,7 @@ const cases: { name: string; file: string }[] = [
   { name: 'the remote profile renders base, the mesh config and the webhook calling the external injector', file: 'profile-remote' },
   { name: 'the external profile renders only the webhook calling the external injector', file: 'profile-external' },
   { name: 'the seed YAML renders istiod and the CNI DaemonSet in kube-system with repair on', file: 'seed' },
+  { name: 'read from the cluster (with a uid), the seed owns what it renders in its namespace, nothing else', file: 'seed-owned' },
   { name: 'revision 1-7-6 suffixes every control-plane object', file: 'revision-1-7-6' },
   { name: 'revision 1-8-3 suffixes every control-plane object', file: 'revision-1-8-3' },
   { name: 'k8s settings shape istiod, the gateway and the CNI agent', file: 'k8s-settings' },

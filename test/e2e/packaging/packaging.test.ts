@@ -48,7 +48,7 @@ describe('Helm chart and kustomize bases', function () {
 
   it('ships the same CRDs as crds/, and the same operator rules as config/rbac', async () => {
     for (const f of fs.readdirSync(path.join(repoRoot, 'crds')).filter((x) => x.endsWith('.yaml'))) {
-      expect(fs.readFileSync(path.join(chart, 'crds', f), 'utf8'), `charts/mizzen/crds/${f}`).to.equal(fs.readFileSync(path.join(repoRoot, 'crds', f), 'utf8'));
+      expect(fs.readFileSync(path.join(chart, 'files/crds', f), 'utf8'), `charts/mizzen/files/crds/${f}`).to.equal(fs.readFileSync(path.join(repoRoot, 'crds', f), 'utf8'));
     }
     const rendered = docs(await helm(['template', 'mizzen', chart, '-n', ns]));
     const chartRole = rendered.find((o) => o.kind === 'ClusterRole') as Role;
@@ -64,7 +64,9 @@ describe('Helm chart and kustomize bases', function () {
   });
 
   it('installs with helm: the operator Deployment rolls out with two replicas', async () => {
-    await helm(['install', 'mizzen', chart, '-n', ns, '--create-namespace', '--kubeconfig', e2e.kubeconfig, '--set', 'clusterId=e2e']);
+    // The CRDs are templates of the chart; the e2e cluster has them already (applied from crds/), so the release
+    // takes them over, as a user who installed them with kubectl first would.
+    await helm(['install', 'mizzen', chart, '-n', ns, '--create-namespace', '--take-ownership', '--kubeconfig', e2e.kubeconfig, '--set', 'clusterId=e2e']);
     await waitFor('the operator Deployment', async () => ((await client.get<KubernetesObject & { status?: { availableReplicas?: number } }>(R.deployment, 'mizzen-operator', ns))?.status?.availableReplicas ?? 0) === 2, 60_000, 200);
   });
 
