@@ -154,6 +154,7 @@ describe('Helm chart life cycle: schema, CRD upgrade, uninstall', function () {
     await helm(kube('upgrade', 'mizzen', chart, '-n', ns, '--reuse-values'));
     const back = await client.get<Crd>(R.crd, 'revisiontags.install.istio.io');
     expect(Object.keys(back!.spec.versions[0]!.schema.openAPIV3Schema.properties.spec!.properties ?? {})).to.not.include('owner');
+    await client.delete(R.revisionTag, 'before-upgrade', CP);
   });
 
   it("helm uninstall: the hook's command stops the operator and releases its finalizers; then deleting every custom resource finishes", async function () {
