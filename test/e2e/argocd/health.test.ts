@@ -48,7 +48,7 @@ describe('Argo CD health checks (Lua) on real objects', function () {
   });
 
   before(async function () {
-    this.timeout(120_000);
+    this.timeout(300_000);
     client = await KubeClient.create(KubeClient.loadConfig(e2e.kubeconfig), 'argocd-e2e');
     savedProperty = await client.get(R.clusterProperty, CLUSTER_PROPERTY);
     if (savedProperty) await client.delete(R.clusterProperty, CLUSTER_PROPERTY);

@@ -41,7 +41,8 @@ export async function startOperatorProcess(kubeconfig: string, args: string[], e
   const started = await waitFor(
     'the operator probe server',
     () => logs.find((l) => l.message === 'Started probe server'),
-    60_000,
+    // Loading the CLI through tsx takes over a minute on a 2-core machine at load 25.
+    180_000,
     50,
   );
   return { child, logs, probeUrl: `http://${String(started.address)}`, exited };

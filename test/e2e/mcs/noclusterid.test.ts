@@ -19,7 +19,8 @@ describe('multi-cluster services without a cluster id', function () {
   let op: OperatorProcess | undefined;
   let saved: Property | undefined;
 
-  before(async () => {
+  before(async function () {
+    this.timeout(240_000);
     c0 = await Member.open('c0', e2e.kubeconfig);
     saved = await c0.client.get<Property>(R.clusterProperty, CLUSTER_PROPERTY);
     if (saved) await c0.client.delete(R.clusterProperty, CLUSTER_PROPERTY);

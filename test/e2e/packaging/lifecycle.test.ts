@@ -119,7 +119,7 @@ describe('Helm chart life cycle: schema, CRD upgrade, uninstall', function () {
     const two = docs(await helm(['template', 'm', chart, '-n', ns]));
     expect(two.map((o) => o.kind)).to.include.members(['PodDisruptionBudget', 'Service', 'CustomResourceDefinition']);
     expect(two.find((o) => o.kind === 'ServiceMonitor')).to.equal(undefined);
-    const notes = await helm(kube('install', 'notes', chart, '-n', ns, '--dry-run', '--set', 'leaderElection.enabled=false', '--set', 'replicaCount=3'));
+    const notes = await helm(kube('install', 'notes', chart, '-n', ns, '--dry-run', '--take-ownership', '--set', 'leaderElection.enabled=false', '--set', 'replicaCount=3'));
     expect(notes).to.contain('replicaCount=3 was lowered to 1').and.to.contain('NO cluster id is set');
   });
 
@@ -158,7 +158,7 @@ describe('Helm chart life cycle: schema, CRD upgrade, uninstall', function () {
   });
 
   it("helm uninstall: the hook's command stops the operator and releases its finalizers; then deleting every custom resource finishes", async function () {
-    this.timeout(240_000);
+    this.timeout(480_000);
     const saKubeconfig = await serviceAccountKubeconfig('mizzen-operator', ns);
     // The operator as the chart's Deployment runs it: its ServiceAccount, its Lease (ns/mizzen-operator).
     op = await startOperatorProcess(saKubeconfig, ['--namespace', ns, '--controllers', 'istiooperator,revisiontag', '--lease-duration', '5s']);
@@ -198,7 +198,7 @@ describe('Helm chart life cycle: schema, CRD upgrade, uninstall', function () {
   });
 
   it('with the operator already gone, `mizzen operator uninstall --mode delete` cleans up and unblocks a stuck deletion', async function () {
-    this.timeout(120_000);
+    this.timeout(240_000);
     // What an operator removed with --no-hooks (or kubectl delete -k) leaves: a resource with the finalizer and the
     // objects it installed, labelled app.kubernetes.io/managed-by=mizzen.
     await client.apply({ apiVersion: 'install.istio.io/v1alpha1', kind: 'IstioOperator', metadata: { name: 'left-behind', namespace: CP, finalizers: [FINALIZER] }, spec: { profile: 'minimal' } });
