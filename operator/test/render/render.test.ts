@@ -464,6 +464,24 @@ describe('render', () => {
       });
     });
 
+    it('gives the external istiod a reader identity here that cannot read Secrets', () => {
+      const objects = external({ istiodRemote: { injectionURL: 'https://cp.example.com/inject' } });
+      mustFind(objects, 'ServiceAccount', 'istio-reader-service-account');
+      const role = mustFind(objects, 'ClusterRole', 'istio-reader-istio-system');
+      const rules = (role as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }).rules;
+      const core = rules.filter((r) => r.apiGroups.includes(''));
+      expect(core.flatMap((r) => r.resources)).to.include.members(['pods', 'services', 'configmaps']).and.not.include('secrets');
+      expect(rules.some((r) => r.apiGroups.includes('discovery.k8s.io') && r.resources.includes('endpointslices'))).to.equal(true);
+      expect(find(objects, 'ServiceAccount', 'istiod')).to.equal(undefined);
+    });
+
+    it("renders istiod's identity for a --type config remote secret when global.configCluster is set", () => {
+      const objects = external({ global: { configCluster: true }, istiodRemote: { injectionURL: 'https://cp.example.com/inject' } });
+      mustFind(objects, 'ServiceAccount', 'istiod');
+      mustFind(objects, 'ClusterRoleBinding', 'istiod-clusterrole-istio-system');
+      mustFind(objects, 'RoleBinding', 'istiod');
+    });
+
     it('renders the istiodRemote component from components.istiodRemote.enabled without the profile', () => {
       const result = render(iopWith({ components: { pilot: { enabled: false }, istiodRemote: { enabled: true } }, values: { istiodRemote: { injectionURL: 'https://cp.example.com/inject' } } }));
       expect(result.components.IstiodRemote.enabled).to.equal(true);

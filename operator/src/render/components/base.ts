@@ -5,20 +5,19 @@
 //   ServiceAccount istiod-service-account + ClusterRole/Binding istiod-<ns> + Role/Binding istiod-<ns>: the
 //     legacy istiod identity that Istio 1.11 still installs for older control planes.
 // Istio does not revision these; mizzen adds the -<rev> suffix so two revisions never share (and prune) them.
-import { clusterRoleWithBinding, ISTIOD_CLUSTER_RULES, ISTIOD_NAMESPACE_RULES, READER_RULES, roleWithBinding, serviceAccount } from './rbac.js';
+import { clusterRoleWithBinding, ISTIOD_CLUSTER_RULES, ISTIOD_NAMESPACE_RULES, readerObjects, roleWithBinding, serviceAccount } from './rbac.js';
 import type { Install } from '../resolve.js';
 import type { KubernetesObject } from '../types.js';
 
 export function renderBase(install: Install): KubernetesObject[] {
   const { namespace: ns, suffix: s } = install;
-  const reader = { app: 'istio-reader' };
   const istiod = { app: 'istiod' };
-  const readerSa = `istio-reader-service-account${s}`;
   const istiodSa = `istiod-service-account${s}`;
+  const [readerSa, ...readerRbac] = readerObjects(install, 'Base');
   return [
-    serviceAccount(install, 'Base', readerSa, ns, reader),
+    ...(readerSa ? [readerSa] : []),
     serviceAccount(install, 'Base', istiodSa, ns, istiod),
-    ...clusterRoleWithBinding(install, 'Base', `istio-reader-${ns}${s}`, READER_RULES, { name: readerSa, namespace: ns }, reader),
+    ...readerRbac,
     ...clusterRoleWithBinding(install, 'Base', `istiod-${ns}${s}`, ISTIOD_CLUSTER_RULES, { name: istiodSa, namespace: ns }, istiod),
     ...roleWithBinding(install, 'Base', `istiod-${ns}${s}`, ns, ISTIOD_NAMESPACE_RULES, istiodSa, istiod),
   ];

@@ -15,6 +15,7 @@ import { meta } from '../objects.js';
 import type { Install } from '../resolve.js';
 import type { JsonObject, KubernetesObject } from '../types.js';
 import { injectorConfigMap, meshConfigMap } from './config.js';
+import { clusterRoleWithBinding, ISTIOD_CLUSTER_RULES, ISTIOD_NAMESPACE_RULES, readerObjects, roleWithBinding, serviceAccount } from './rbac.js';
 import { injectionWebhookConfiguration, serviceClientConfig } from './webhook.js';
 
 const LABELS = { app: 'istiod', istio: 'istiod-remote' };
@@ -61,6 +62,18 @@ function clientConfig(install: Install): JsonObject {
   return serviceClientConfig(`istiod-remote${install.suffix}`, install.namespace, injectionPath);
 }
 
+/** istiod's ServiceAccount and roles, named as the pilot component names them (never rendered together). */
+function istiodIdentity(install: Install): KubernetesObject[] {
+  const { namespace: ns, suffix: s } = install;
+  const labels = { app: 'istiod' };
+  const sa = `istiod${s}`;
+  return [
+    serviceAccount(install, 'IstiodRemote', sa, ns, labels),
+    ...clusterRoleWithBinding(install, 'IstiodRemote', `istiod-clusterrole${s}-${ns}`, ISTIOD_CLUSTER_RULES, { name: sa, namespace: ns }, labels),
+    ...roleWithBinding(install, 'IstiodRemote', sa, ns, ISTIOD_NAMESPACE_RULES, sa, labels),
+  ];
+}
+
 export function renderIstiodRemote(install: Install): KubernetesObject[] {
   const objects = [injectionWebhookConfiguration(install, 'IstiodRemote', clientConfig(install))];
   const pilot = isRecord(install.values.pilot) ? install.values.pilot : {};
@@ -68,6 +81,11 @@ export function renderIstiodRemote(install: Install): KubernetesObject[] {
   if (!booleanOr(install.global.omitSidecarInjectorConfigMap, 'values.global.omitSidecarInjectorConfigMap', false)) {
     objects.push(injectorConfigMap(install, 'IstiodRemote'));
   }
+  // The identities the external istiod reads and writes this cluster as (Istio's istiod-remote chart): the reader
+  // for a `--type remote` remote secret (base renders it when enabled), and with global.configCluster istiod's own
+  // for a `--type config` one.
+  if (!install.base.enabled) objects.push(...readerObjects(install, 'IstiodRemote'));
+  if (booleanOr(install.global.configCluster, 'values.global.configCluster', false)) objects.push(...istiodIdentity(install));
   const address = install.remote.remotePilotAddress;
   if (address !== undefined) {
     objects.push(remoteService(install, address));

@@ -44,10 +44,14 @@ export const ISTIOD_NAMESPACE_RULES: readonly PolicyRule[] = [
   rule([''], ['secrets'], ['create', 'get', 'watch', 'list', 'update', 'delete']),
 ];
 
-/** What a remote istiod (or istioctl) may read through istio-reader-service-account (base chart, 1.11). */
+/**
+ * What a remote istiod (or istioctl) may read through istio-reader-service-account (base chart, 1.11), except
+ * Secrets: Istio's reader role grants get/list/watch on every Secret of the cluster, so a `--type remote` remote
+ * secret leaked from the external cluster would read them all. mizzen leaves them out (ADR 0007).
+ */
 export const READER_RULES: readonly PolicyRule[] = [
   rule(ISTIO_CONFIG_GROUPS.filter((g) => g !== 'telemetry.istio.io'), ['*'], READ),
-  rule([''], ['endpoints', 'pods', 'services', 'nodes', 'replicationcontrollers', 'namespaces', 'secrets'], READ),
+  rule([''], ['endpoints', 'pods', 'services', 'nodes', 'replicationcontrollers', 'namespaces'], READ),
   rule(['networking.istio.io'], ['workloadentries'], READ),
   rule(['apiextensions.k8s.io'], ['customresourcedefinitions'], READ),
   rule(['discovery.k8s.io'], ['endpointslices'], READ),
@@ -56,6 +60,16 @@ export const READER_RULES: readonly PolicyRule[] = [
   rule(['authorization.k8s.io'], ['subjectaccessreviews'], ['create']),
   rule(['multicluster.x-k8s.io'], ['serviceexports'], READ),
   rule(['multicluster.x-k8s.io'], ['serviceimports'], READ),
+];
+
+/**
+ * What the reader also needs in the data-plane cluster of an external control plane (Istio's reader role with
+ * istiodRemote enabled): the external istiod patches the caBundle of this cluster's injection webhook and writes
+ * its root certificate ConfigMaps here through the remote secret.
+ */
+export const READER_REMOTE_RULES: readonly PolicyRule[] = [
+  rule([''], ['configmaps'], ['create', 'get', 'list', 'watch', 'update']),
+  rule(['admissionregistration.k8s.io'], ['mutatingwebhookconfigurations'], ['get', 'list', 'watch', 'update', 'patch']),
 ];
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
@@ -105,4 +119,17 @@ export function roleWithBinding(
       subjects: [{ kind: 'ServiceAccount', name: subject, namespace }],
     },
   ];
+}
+
+/** The reader's rules for this install: READER_RULES, plus READER_REMOTE_RULES where istiod runs elsewhere. */
+export function readerRules(install: Install): PolicyRule[] {
+  return install.istiodRemote.enabled ? [...READER_RULES, ...READER_REMOTE_RULES] : [...READER_RULES];
+}
+
+/** The reader ServiceAccount and its ClusterRole/Binding: what a `--type remote` remote secret authenticates as. */
+export function readerObjects(install: Install, component: ComponentName): KubernetesObject[] {
+  const { namespace: ns, suffix: s } = install;
+  const labels = { app: 'istio-reader' };
+  const sa = `istio-reader-service-account${s}`;
+  return [serviceAccount(install, component, sa, ns, labels), ...clusterRoleWithBinding(install, component, `istio-reader-${ns}${s}`, readerRules(install), { name: sa, namespace: ns }, labels)];
 }
