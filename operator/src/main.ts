@@ -44,7 +44,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
   );
   const events = new EventRecorder(client, 'mizzen', config.identity, log);
   if (config.controllers.includes('istiooperator')) {
-    const iop = new IstioOperatorReconciler(client, manager, events, log.child({ controller: 'istiooperator' }));
+    const iop = new IstioOperatorReconciler(client, manager, events, log.child({ controller: 'istiooperator' }), undefined, { namespace: config.namespace, clusterId: config.clusterId });
     manager.add(iop.controller(manager, log));
   }
   if (config.controllers.includes('revisiontag')) {

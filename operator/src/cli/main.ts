@@ -37,6 +37,11 @@ export const SUBCOMMANDS: readonly { name: string; description: string; load: ()
     description: 'Revision tags: stable names (istio.io/rev=<tag>) that point at a control plane revision',
     load: async () => (await import('./tag.js')).registerTag,
   },
+  {
+    name: 'remote-secret',
+    description: "Secrets through which an istiod reaches another cluster's API server",
+    load: async () => (await import('./remotesecret.js')).registerRemoteSecret,
+  },
 ];
 
 export const VERSION = '0.1.0';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { IstioOperator, IstioOperatorStatus } from '../../api/index.js';
 import { validate } from '../../api/index.js';
 import { render, ownerSelector, componentOf, InvalidSpecError, type RenderResult } from '../../render/index.js';
@@ -13,11 +13,15 @@ import { classify, errorMessage } from '../../kube/errors.js';
 import { keyOf, meta } from '../../kube/objects.js';
 import type { EventSink } from '../../kube/events.js';
 import type { Logger } from '../../util/log.js';
+import { MULTICLUSTER_LABEL } from '../../render/remotesecret.js';
+import { MEMBER_SELECTOR } from '../serviceexport/membership.js';
+import { planMemberSecrets, requestedMembers, type MemberSecretsPlan } from './remotesecrets.js';
 import { buildStatus, componentReports, statusChanged } from './status.js';
 import { MANAGED_BY_SELECTOR, managedTypes, ownerKeys, typeOf } from './watches.js';
 
 export const FINALIZER = 'install.istio.io/mizzen-cleanup';
 export const IGNORE_ANNOTATION = 'install.istio.io/ignoreReconcile';
+const REMOTE_SECRETS_KEY = 'mizzen.io/remote-secrets';
 
 type Iop = IstioOperator & KubernetesObject;
 
@@ -38,6 +42,10 @@ export class IstioOperatorReconciler {
   private readonly iops: Informer<Iop>;
   private readonly children = new Map<string, Informer>();
   private readonly applied = new Map<string, Applied>();
+  /** The cluster-member Secrets (shared with the serviceexport controller): the source of remote secrets. */
+  private readonly members: Informer<V1Secret>;
+  /** Per IstioOperator, the remote-secret problems last reported (one Event per change, not per reconcile). */
+  private readonly reported = new Map<string, string>();
 
   constructor(
     private readonly client: KubeClient,
@@ -45,8 +53,11 @@ export class IstioOperatorReconciler {
     private readonly events: EventSink,
     private readonly log: Logger,
     private readonly now: () => Date = () => new Date(),
+    /** Where the cluster-member Secrets live (the operator's namespace), and this cluster's id. */
+    private readonly membership: { namespace: string; clusterId?: string | undefined } = { namespace: 'mizzen-system' },
   ) {
     this.iops = manager.informer<Iop>(R.istioOperator);
+    this.members = manager.informer<V1Secret>(R.secret, { namespace: membership.namespace, labelSelector: MEMBER_SELECTOR });
     for (const t of managedTypes) this.children.set(`${t.apiVersion}/${t.kind}`, manager.informer(t, { labelSelector: MANAGED_BY_SELECTOR }));
   }
 
@@ -54,6 +65,8 @@ export class IstioOperatorReconciler {
     const c = new Controller({ name: 'istiooperator', reconcile: (key) => this.reconcile(key), workers: 2, resyncMs: 10 * 60_000 }, log, manager.metrics);
     c.watchRoot(this.iops);
     for (const inf of this.children.values()) c.watch(inf, ownerKeys);
+    // Any member change concerns every IstioOperator that keeps remote secrets.
+    c.watch(this.members, () => this.iops.list().filter((o) => meta(o).annotations[REMOTE_SECRETS_KEY] !== undefined).map((o) => keyOf(o)));
     return c;
   }
 
@@ -72,23 +85,51 @@ export class IstioOperatorReconciler {
       return;
     }
     let result: RenderResult;
+    let secrets: MemberSecretsPlan | undefined;
     try {
       result = this.renderChecked(iop);
+      secrets = await this.memberSecrets(iop, result);
     } catch (err) {
       if (!(err instanceof InvalidSpecError)) throw err;
       await this.fail(iop, 'InvalidSpec', err.message, err.field);
       return;
     }
     await this.ensureFinalizer(iop);
-    await this.applyAndPrune(iop, result);
+    await this.applyAndPrune(iop, secrets ? { ...result, objects: [...result.objects, ...secrets.desired] } : result, secrets?.keep);
     const reports = componentReports(result.components, result.objects, (o) => componentOf(o), (o) => this.live(o));
     await this.writeStatus(iop, buildStatus({ generation: m.generation, previous: iop.status, now: this.now(), components: reports }));
   }
 
-  private async applyAndPrune(iop: Iop, result: RenderResult): Promise<void> {
+  /**
+   * The remote secrets the IstioOperator asks for (undefined when it asks none), from the member Secrets; reports
+   * a change of problems as a Warning Event. A member cache not synced yet must not look like "no members".
+   */
+  private async memberSecrets(iop: Iop, result: RenderResult): Promise<MemberSecretsPlan | undefined> {
+    if (requestedMembers(iop) === undefined) return undefined;
+    if (!this.members.hasSynced()) throw new Error('Cache of cluster-member Secrets is not synced; not planning remote secrets');
+    const key = keyOf(iop);
+    const namespaces = [...new Set(result.objects.map((o) => o.metadata.namespace).filter((n): n is string => n !== undefined))];
+    const others: KubernetesObject[] = [];
+    for (const ns of namespaces) {
+      const listed = await this.client.list(R.secret, { namespace: ns, labelSelector: `${MULTICLUSTER_LABEL}=true` });
+      others.push(...listed.items.filter((s) => ownerKeys(s)[0] !== key));
+    }
+    const plan = planMemberSecrets(iop, result, this.members.list(), others, this.membership.clusterId ?? '');
+    const problems = plan?.problems.join('; ') ?? '';
+    if (problems !== (this.reported.get(key) ?? '')) {
+      if (problems) {
+        this.events.emit(iop, 'Warning', 'RemoteSecrets', problems);
+        this.log.warn('Skipped remote secrets', { kind: 'IstioOperator', key, error: problems });
+      }
+      this.reported.set(key, problems);
+    }
+    return plan;
+  }
+
+  private async applyAndPrune(iop: Iop, result: RenderResult, keep: readonly string[] = []): Promise<void> {
     try {
       const changed = await this.applyChanged(result.objects);
-      const pruned = await this.pruneOrphans(iop, result.objects);
+      const pruned = await this.pruneOrphans(iop, result.objects, keep);
       if (!changed.length && !pruned.length) return;
       const parts = [changed.length ? `applied ${changed.length} object(s)` : '', pruned.length ? `pruned ${pruned.map(describeObject).join(', ')}` : ''];
       this.events.emit(iop, 'Normal', 'Reconciled', capitalise(parts.filter(Boolean).join('; ')));
@@ -154,8 +195,8 @@ export class IstioOperatorReconciler {
   }
 
   /** Deletes children this IstioOperator owns that are no longer rendered. Reads the caches, which must be synced. */
-  private async pruneOrphans(iop: Iop, desired: readonly KubernetesObject[]): Promise<KubernetesObject[]> {
-    const keep = new Set(desired.map(identity));
+  private async pruneOrphans(iop: Iop, desired: readonly KubernetesObject[], alsoKeep: readonly string[]): Promise<KubernetesObject[]> {
+    const keep = new Set([...desired.map(identity), ...alsoKeep]);
     const key = keyOf(iop);
     const orphans: KubernetesObject[] = [];
     for (const inf of this.children.values()) {
