@@ -19,15 +19,15 @@ export interface Pki {
   caBundle: string;
 }
 
-/** A fresh CA (ECDSA P-256) and a serving certificate for 127.0.0.1 signed by it, made with openssl. */
-export async function makePki(commonName = 'mizzen-e2e-injector'): Promise<Pki> {
+/** A fresh CA (ECDSA P-256) and a serving certificate for `ip` (a loopback address) signed by it, made with openssl. */
+export async function makePki(commonName = 'mizzen-e2e-injector', ip = '127.0.0.1'): Promise<Pki> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mizzen-pki-'));
   const f = (n: string): string => path.join(dir, n);
   try {
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
     await exec('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', `/CN=${commonName}-ca`]);
     await exec('openssl', ['req', ...ec, '-keyout', f('tls.key'), '-out', f('tls.csr'), '-subj', `/CN=${commonName}`]);
-    fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    fs.writeFileSync(f('ext.cnf'), `subjectAltName=IP:${ip}\nextendedKeyUsage=serverAuth\n`);
     await exec('openssl', ['x509', '-req', '-in', f('tls.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('tls.crt'), '-days', '2', '-extfile', f('ext.cnf')]);
     const caPem = fs.readFileSync(f('ca.crt'), 'utf8');
     return { caPem, certPem: fs.readFileSync(f('tls.crt'), 'utf8'), keyPem: fs.readFileSync(f('tls.key'), 'utf8'), caBundle: Buffer.from(caPem).toString('base64') };
@@ -43,6 +43,8 @@ export interface Admission {
   /** False when the pod already carried a sidecar (Istio's injector skips those). */
   injected: boolean;
   at: number;
+  /** The request path: the injection URL's path (e.g. /inject/cluster/remote1/net/network1). */
+  path: string;
 }
 
 interface Review {
@@ -80,10 +82,15 @@ export class InjectorReceiver {
   constructor(
     readonly revision: string,
     private pki: Pki,
-  ) {}
+    /** A loopback address to listen on, and a fixed port (0: any). */
+    readonly host = '127.0.0.1',
+    port = 0,
+  ) {
+    this.port = port;
+  }
 
   get url(): string {
-    return `https://127.0.0.1:${this.port}/inject`;
+    return `https://${this.host}:${this.port}/inject`;
   }
 
   async start(): Promise<number> {
@@ -101,7 +108,7 @@ export class InjectorReceiver {
         const rq = review.request;
         const md = rq?.object?.metadata ?? {};
         const already = md.annotations?.['sidecar.istio.io/status'] !== undefined;
-        this.calls.push({ name: md.name ?? rq?.name ?? '', namespace: rq?.namespace ?? '', dryRun: rq?.dryRun === true, injected: !already, at: Date.now() });
+        this.calls.push({ name: md.name ?? rq?.name ?? '', namespace: rq?.namespace ?? '', dryRun: rq?.dryRun === true, injected: !already, at: Date.now(), path: req.url ?? '' });
         const response: Record<string, unknown> = { uid: rq?.uid ?? '', allowed: true };
         if (!already) Object.assign(response, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(injectionPatch(review, this.revision))).toString('base64') });
         res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ apiVersion: review.apiVersion ?? 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
@@ -109,7 +116,7 @@ export class InjectorReceiver {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
+      server.listen(this.port, this.host, () => resolve());
     });
     this.port = (server.address() as { port: number }).port;
     this.server = server;
