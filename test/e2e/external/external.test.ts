@@ -360,25 +360,28 @@ describe('external control plane (two clusters, one operator each)', function ()
     });
   });
 
-  it("deleting the external IstioOperator removes its objects there and leaves the remote cluster's alone", async function () {
-    const snapshot = async (): Promise<string[]> => {
-      const out: string[] = [];
-      const add = (o: KubernetesObject | undefined, what: string): void => {
-        out.push(o ? `${what} ${o.metadata?.uid ?? ''}@${o.metadata?.resourceVersion ?? ''}` : `${what} missing`);
+  // A suite of its own: mocha runs a suite's tests before its nested suites, and this one comes last.
+  describe('uninstall', function () {
+    it("deleting the external IstioOperator removes its objects there and leaves the remote cluster's alone", async function () {
+      const snapshot = async (): Promise<string[]> => {
+        const out: string[] = [];
+        const add = (o: KubernetesObject | undefined, what: string): void => {
+          out.push(o ? `${what} ${o.metadata?.uid ?? ''}@${o.metadata?.resourceVersion ?? ''}` : `${what} missing`);
+        };
+        add(await remote.get(R.istioOperator, 'remote-config', NS), 'IstioOperator');
+        add(await remote.get(R.mutatingWebhook, `istio-sidecar-injector-${NS}`), 'injector');
+        add(await remote.get(R.mutatingWebhook, 'istio-revision-tag-prod'), 'tag');
+        add(await remote.get(R.serviceAccount, 'istio-reader-service-account', NS), 'reader');
+        for (const s of (await remote.list<Secret>(R.secret, { namespace: NS, fieldSelector: 'type=kubernetes.io/service-account-token' })).items) add(s, `token ${s.metadata?.name ?? ''}`);
+        return out.sort();
       };
-      add(await remote.get(R.istioOperator, 'remote-config', NS), 'IstioOperator');
-      add(await remote.get(R.mutatingWebhook, `istio-sidecar-injector-${NS}`), 'injector');
-      add(await remote.get(R.mutatingWebhook, 'istio-revision-tag-prod'), 'tag');
-      add(await remote.get(R.serviceAccount, 'istio-reader-service-account', NS), 'reader');
-      for (const s of (await remote.list<Secret>(R.secret, { namespace: NS, fieldSelector: 'type=kubernetes.io/service-account-token' })).items) add(s, `token ${s.metadata?.name ?? ''}`);
-      return out.sort();
-    };
-    const before = await snapshot();
-    expect(before.join('\n')).to.not.match(/missing/);
-    await ext.delete(R.istioOperator, 'external-istiod', NS);
-    await waitFor('the external IstioOperator to be gone', async () => (await ext.get(R.istioOperator, 'external-istiod', NS)) === undefined, 60_000, 200);
-    expect(await ext.get(R.deployment, 'istiod', NS)).to.equal(undefined);
-    expect(await ext.get(R.secret, `istio-remote-secret-${CLUSTER}`, NS)).to.equal(undefined);
-    expect(await snapshot()).to.deep.equal(before);
+      const before = await snapshot();
+      expect(before.join('\n')).to.not.match(/missing/);
+      await ext.delete(R.istioOperator, 'external-istiod', NS);
+      await waitFor('the external IstioOperator to be gone', async () => (await ext.get(R.istioOperator, 'external-istiod', NS)) === undefined, 60_000, 200);
+      expect(await ext.get(R.deployment, 'istiod', NS)).to.equal(undefined);
+      expect(await ext.get(R.secret, `istio-remote-secret-${CLUSTER}`, NS)).to.equal(undefined);
+      expect(await snapshot()).to.deep.equal(before);
+    });
   });
 });
