@@ -1,4 +1,4 @@
-// Remote secrets kept from the cluster membership (ADR 0007). An IstioOperator annotated
+// Remote secrets kept from the cluster membership (ADR 0008). An IstioOperator annotated
 // mizzen.io/remote-secrets ("all", or a comma-separated list of cluster ids) gets, next to its istiod, one
 // Istio remote secret per member cluster: built from the member Secret the MCS controller reads too
 // (mizzen.io/cluster-member=true in the operator's namespace: `cluster-id`, `kubeconfig`), so one membership list

@@ -47,7 +47,7 @@ export const ISTIOD_NAMESPACE_RULES: readonly PolicyRule[] = [
 /**
  * What a remote istiod (or istioctl) may read through istio-reader-service-account (base chart, 1.11), except
  * Secrets: Istio's reader role grants get/list/watch on every Secret of the cluster, so a `--type remote` remote
- * secret leaked from the external cluster would read them all. mizzen leaves them out (ADR 0007).
+ * secret leaked from the external cluster would read them all. mizzen leaves them out (ADR 0008).
  */
 export const READER_RULES: readonly PolicyRule[] = [
   rule(ISTIO_CONFIG_GROUPS.filter((g) => g !== 'telemetry.istio.io'), ['*'], READ),
