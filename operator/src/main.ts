@@ -42,26 +42,34 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
     },
   );
   const events = new EventRecorder(client, 'mizzen', config.identity, log);
-  if (config.controllers.includes('istiooperator')) {
-    const iop = new IstioOperatorReconciler(client, manager, events, log.child({ controller: 'istiooperator' }));
-    manager.add(iop.controller(manager, log));
-  }
-  if (config.controllers.includes('revisiontag')) {
-    const tags = new RevisionTagReconciler(await KubeClient.create(kc, REVISIONTAG_FIELD_MANAGER), manager, events, log.child({ controller: 'revisiontag' }));
-    manager.add(tags.controller(manager, log));
-  }
-  if (config.controllers.includes('serviceexport')) {
-    await setupServiceExport(client, manager, events, log.child({ controller: 'serviceexport' }), {
-      clusterId: config.clusterId,
-      clusterSetId: config.clusterSetId,
-      namespace: config.namespace,
-      probeIntervalMs: config.peerProbeIntervalMs,
-      informerIdleReconnectMs: config.informerIdleReconnectMs,
-    });
-  }
+  let tagClient: KubeClient | undefined;
+  // Builds the controllers; run again (on fresh informers) whenever leadership is regained after a loss.
+  await manager.setup(async () => {
+    tagClient?.close();
+    tagClient = undefined;
+    if (config.controllers.includes('istiooperator')) {
+      const iop = new IstioOperatorReconciler(client, manager, events, log.child({ controller: 'istiooperator' }));
+      manager.add(iop.controller(manager, log));
+    }
+    if (config.controllers.includes('revisiontag')) {
+      tagClient = manager.instrument(await KubeClient.create(kc, REVISIONTAG_FIELD_MANAGER));
+      const tags = new RevisionTagReconciler(tagClient, manager, events, log.child({ controller: 'revisiontag' }));
+      manager.add(tags.controller(manager, log));
+    }
+    if (config.controllers.includes('serviceexport')) {
+      await setupServiceExport(client, manager, events, log.child({ controller: 'serviceexport' }), {
+        clusterId: config.clusterId,
+        clusterSetId: config.clusterSetId,
+        namespace: config.namespace,
+        probeIntervalMs: config.peerProbeIntervalMs,
+        informerIdleReconnectMs: config.informerIdleReconnectMs,
+      });
+    }
+  });
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= manager.stop().then(() => {
+      tagClient?.close();
       log.info('Stopped operator');
       resolveDone();
     });
