@@ -41,7 +41,7 @@ export async function startOperatorProcess(kubeconfig: string, args: string[], e
   const started = await waitFor(
     'the operator probe server',
     () => logs.find((l) => l.message === 'Started probe server'),
-    60_000,
+    150_000,
     50,
   );
   return { child, logs, probeUrl: `http://${String(started.address)}`, exited };
