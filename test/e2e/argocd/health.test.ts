@@ -146,8 +146,8 @@ describe('Argo CD health checks (Lua) on real objects', function () {
 
   it('the kustomize Component merges the three checks into argocd-cm', async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mizzen-argocd-'));
-    fs.writeFileSync(path.join(tmp, 'cm.yaml'), YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'argocd-cm', namespace: 'argocd' }, data: { 'url': 'https://argocd.example' } }));
-    fs.writeFileSync(path.join(tmp, 'kustomization.yaml'), YAML.stringify({ resources: ['cm.yaml'], components: [path.relative(tmp, dir)] }));
+    fs.writeFileSync(path.join(tmp, 'cm.yaml'), YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'argocd-cm' }, data: { 'url': 'https://argocd.example' } }));
+    fs.writeFileSync(path.join(tmp, 'kustomization.yaml'), YAML.stringify({ namespace: 'argocd', resources: ['cm.yaml'], components: [path.relative(tmp, dir)] }));
     const cm = YAML.parse(await kubectl(e2e.kubeconfig, ['kustomize', '--load-restrictor', 'LoadRestrictionsNone', tmp])) as { metadata: { name: string }; data: Record<string, string> };
     expect(cm.metadata.name).to.equal('argocd-cm');
     expect(Object.keys(cm.data).sort()).to.deep.equal([
