@@ -306,40 +306,44 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
     });
   });
 
-  it('down leaves no process, namespace, mount, cgroup, veth or host CNI state behind', async function () {
-    this.timeout(120_000);
-    const dir = nodeCluster.kubeconfig.replace(/\/kubeconfig$/, '');
-    const initPid = fs.readFileSync(`${dir}/pids/real-node-0.pid`, 'utf8').trim();
-    const netns = fs.readlinkSync(`/proc/${initPid}/ns/net`);
-    const mntns = fs.readlinkSync(`/proc/${initPid}/ns/mnt`);
-    const veth = `mzr${index}-0`;
-    const cgroups = fs.readdirSync('/sys/fs/cgroup').map((h) => `/sys/fs/cgroup/${h}/mizzen-${nodeCluster.name}-0`).filter((p) => fs.existsSync(p));
-    expect(cgroups.length, 'cgroup dirs of the node while it runs').to.be.greaterThan(0);
-    await exec('ip', ['link', 'show', veth]);
+  // In a suite of its own, declared after the journey: mocha runs a suite's own tests before its nested suites,
+  // so a plain test here would take the node down before the journey ran.
+  describe('teardown', function () {
+    it('down leaves no process, namespace, mount, cgroup, veth or host CNI state behind', async function () {
+      this.timeout(120_000);
+      const dir = nodeCluster.kubeconfig.replace(/\/kubeconfig$/, '');
+      const initPid = fs.readFileSync(`${dir}/pids/real-node-0.pid`, 'utf8').trim();
+      const netns = fs.readlinkSync(`/proc/${initPid}/ns/net`);
+      const mntns = fs.readlinkSync(`/proc/${initPid}/ns/mnt`);
+      const veth = `mzr${index}-0`;
+      const cgroups = fs.readdirSync('/sys/fs/cgroup').map((h) => `/sys/fs/cgroup/${h}/mizzen-${nodeCluster.name}-0`).filter((p) => fs.existsSync(p));
+      expect(cgroups.length, 'cgroup dirs of the node while it runs').to.be.greaterThan(0);
+      await exec('ip', ['link', 'show', veth]);
 
-    const t0 = Date.now();
-    await clusterDown(nodeCluster.name);
-    console.log(`    down in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+      const t0 = Date.now();
+      await clusterDown(nodeCluster.name);
+      console.log(`    down in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 
-    const left: string[] = [];
-    for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-      try {
-        const ns1 = fs.readlinkSync(`/proc/${p}/ns/net`);
-        const ns2 = fs.readlinkSync(`/proc/${p}/ns/mnt`);
-        if (ns1 === netns || ns2 === mntns) left.push(`${p} ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
-      } catch {
-        // exited meanwhile
+      const left: string[] = [];
+      for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+        try {
+          const ns1 = fs.readlinkSync(`/proc/${p}/ns/net`);
+          const ns2 = fs.readlinkSync(`/proc/${p}/ns/mnt`);
+          if (ns1 === netns || ns2 === mntns) left.push(`${p} ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
+        } catch {
+          // exited meanwhile
+        }
       }
-    }
-    expect(left, 'processes still in the node namespaces').to.deep.equal([]);
-    expect(cgroups.filter((p) => fs.existsSync(p)), 'cgroup dirs left').to.deep.equal([]);
-    const links = (await exec('ip', ['-o', 'link', 'show'])).stdout;
-    expect(links).not.to.contain(`${veth}@`);
-    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.to.contain(dir);
-    expect(fs.existsSync(dir), 'state directory').to.equal(false);
-    for (const [p, existed] of hostBefore) expect(fs.existsSync(p), `host ${p}`).to.equal(existed);
-    const ipt = (await exec('iptables-save', [])).stdout;
-    expect(ipt).not.to.contain(`10.${128 + index}.200.`);
-    expect(ipt).not.to.contain('MIZZEN-NODE-EGRESS');
+      expect(left, 'processes still in the node namespaces').to.deep.equal([]);
+      expect(cgroups.filter((p) => fs.existsSync(p)), 'cgroup dirs left').to.deep.equal([]);
+      const links = (await exec('ip', ['-o', 'link', 'show'])).stdout;
+      expect(links).not.to.contain(`${veth}@`);
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.to.contain(dir);
+      expect(fs.existsSync(dir), 'state directory').to.equal(false);
+      for (const [p, existed] of hostBefore) expect(fs.existsSync(p), `host ${p}`).to.equal(existed);
+      const ipt = (await exec('iptables-save', [])).stdout;
+      expect(ipt).not.to.contain(`10.${128 + index}.200.`);
+      expect(ipt).not.to.contain('MIZZEN-NODE-EGRESS');
+    });
   });
 });
