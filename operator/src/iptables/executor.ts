@@ -124,6 +124,24 @@ export async function detectBackend(runner: CommandRunner): Promise<Backend> {
 }
 
 /** The executor, over any runner: real processes (SystemExecutor) or a simulated netns (DryRunExecutor). */
+/**
+ * Runs one command (inside opts.netnsPath through nsenter when given), counts it, and returns its stdout; a
+ * failure to start or a non-zero exit is an IptablesCommandError naming the command. Shared by the iptables
+ * and the native nftables executors.
+ */
+export async function runCommand(runner: CommandRunner, c: Command, opts: ExecOptions | undefined, input: string | undefined, count: { n: number }): Promise<string> {
+  const [cmd, args] = opts?.netnsPath === undefined ? [c.cmd, c.args] : ['nsenter', [`--net=${opts.netnsPath}`, '--', c.cmd, ...c.args]];
+  count.n++;
+  let res: CommandResult;
+  try {
+    res = await runner.run(cmd, args, input);
+  } catch (err) {
+    throw new IptablesCommandError(commandLine(c), -1, (err as Error).message);
+  }
+  if (res.code !== 0) throw new IptablesCommandError(commandLine(c), res.code, res.stderr);
+  return res.stdout;
+}
+
 export class Executor implements IptablesExecutor {
   private backendPromise: Promise<Backend> | undefined;
 
@@ -139,17 +157,8 @@ export class Executor implements IptablesExecutor {
     return this.backendPromise;
   }
 
-  private async exec(c: Command, opts: ExecOptions | undefined, input: string | undefined, count: { n: number }): Promise<string> {
-    const [cmd, args] = opts?.netnsPath === undefined ? [c.cmd, c.args] : ['nsenter', [`--net=${opts.netnsPath}`, '--', c.cmd, ...c.args]];
-    count.n++;
-    let res: CommandResult;
-    try {
-      res = await this.runner.run(cmd, args, input);
-    } catch (err) {
-      throw new IptablesCommandError(commandLine(c), -1, (err as Error).message);
-    }
-    if (res.code !== 0) throw new IptablesCommandError(commandLine(c), res.code, res.stderr);
-    return res.stdout;
+  private exec(c: Command, opts: ExecOptions | undefined, input: string | undefined, count: { n: number }): Promise<string> {
+    return runCommand(this.runner, c, opts, input, count);
   }
 
   private async saveCounted(family: Family, opts: ExecOptions | undefined, count: { n: number }): Promise<SaveState> {

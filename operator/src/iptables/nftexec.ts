@@ -6,13 +6,13 @@ import type { RuleSet } from './builder.js';
 import {
   type ApplyResult,
   type CleanupOptions,
-  type CommandResult,
   type CommandRunner,
   type ExecOptions,
   type IptablesExecutor,
   type LiveRules,
   IptablesCommandError,
   SpawnRunner,
+  runCommand,
 } from './executor.js';
 import { type NftDrift, type NftRuleSet, type NftState, NFT_APPLY, NFT_LIST, buildNftRuleSet, nftDiff, parseNftList, planNftApply, planNftCleanup, renderNft } from './nft.js';
 import { type SaveState, parseIpRouting } from './parse.js';
@@ -37,17 +37,8 @@ export interface NftCleanupOptions extends ExecOptions {
 export class NftExecutor {
   constructor(private readonly runner: CommandRunner = new SpawnRunner()) {}
 
-  private async exec(c: Command, opts: ExecOptions | undefined, input: string | undefined, count: { n: number }): Promise<string> {
-    const [cmd, args] = opts?.netnsPath === undefined ? [c.cmd, c.args] : ['nsenter', [`--net=${opts.netnsPath}`, '--', c.cmd, ...c.args]];
-    count.n++;
-    let res: CommandResult;
-    try {
-      res = await this.runner.run(cmd, args, input);
-    } catch (err) {
-      throw new IptablesCommandError(commandLine(c), -1, (err as Error).message);
-    }
-    if (res.code !== 0) throw new IptablesCommandError(commandLine(c), res.code, res.stderr);
-    return res.stdout;
+  private exec(c: Command, opts: ExecOptions | undefined, input: string | undefined, count: { n: number }): Promise<string> {
+    return runCommand(this.runner, c, opts, input, count);
   }
 
   private async listCounted(opts: ExecOptions | undefined, count: { n: number }): Promise<NftState> {
