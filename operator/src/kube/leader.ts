@@ -50,6 +50,8 @@ export class LeaderElector {
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
   private current?: Lease;
+  /** The renew or acquire request in flight, if any: stop() waits for it so its release is not overtaken. */
+  private inflight?: Promise<boolean>;
 
   constructor(
     private readonly client: KubeClient,
@@ -71,7 +73,7 @@ export class LeaderElector {
    * called) or stop() is called. Resolves when the election ends.
    */
   async run(onStarted: () => void | Promise<void>, onStopped: () => void): Promise<void> {
-    while (!this.stopped && !(await this.tryAcquireOrRenew())) await sleep(this.nextAttemptDelay());
+    while (!this.stopped && !(await this.attempt())) await sleep(this.nextAttemptDelay());
     if (this.stopped) return;
     this.leading = true;
     this.log.info('Acquired leader lease', { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity });
@@ -80,7 +82,7 @@ export class LeaderElector {
     while (!this.stopped) {
       await sleep(this.retryPeriodMs);
       if (this.stopped) break;
-      if (await this.tryAcquireOrRenew()) {
+      if (await this.attempt()) {
         lastRenew = this.clock.now();
       } else if (this.clock.now() - lastRenew > this.renewDeadlineMs) {
         this.leading = false;
@@ -91,18 +93,40 @@ export class LeaderElector {
     }
   }
 
-  /** Stops campaigning; a leader releases the Lease so another candidate need not wait for it to expire. */
+  /**
+   * Stops campaigning; a leader releases the Lease so another candidate need not wait for it to expire. A renew
+   * still in flight is awaited first: releasing with the older resourceVersion would conflict, and the renew
+   * landing after it would keep the Lease held for a full lease duration.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.inflight?.catch(() => false);
     if (!this.leading || !this.current) return;
     this.leading = false;
-    try {
-      const spec = { ...this.current.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(this.clock.now()), acquireTime: null };
-      await this.client.replace(R.lease, { ...this.current, spec });
-      this.log.info('Released leader lease', { lease: `${this.opts.namespace}/${this.opts.name}` });
-    } catch (err) {
-      this.log.warn('Could not release leader lease', { error: errorMessage(err) });
+    for (let tries = 0; tries < 2; tries++) {
+      const lease = this.current;
+      if (!lease || lease.spec?.holderIdentity !== this.opts.identity) return;
+      try {
+        const spec = { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(this.clock.now()), acquireTime: null };
+        await this.client.replace(R.lease, { ...lease, spec });
+        this.log.info('Released leader lease', { lease: `${this.opts.namespace}/${this.opts.name}` });
+        return;
+      } catch (err) {
+        if (tries === 0 && isConflict(err)) {
+          // Someone wrote the Lease since our last renew: read it again and release it only if it is still ours.
+          this.current = await this.client.get<Lease>(R.lease, this.opts.name, this.opts.namespace).catch(() => undefined);
+          continue;
+        }
+        this.log.warn('Could not release leader lease', { error: errorMessage(err) });
+        return;
+      }
     }
+  }
+
+  private attempt(): Promise<boolean> {
+    const p = this.tryAcquireOrRenew();
+    this.inflight = p;
+    return p;
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
