@@ -43,27 +43,35 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
     },
   );
   const events = new EventRecorder(client, 'mizzen', config.identity, log);
-  if (config.controllers.includes('istiooperator')) {
-    const iop = new IstioOperatorReconciler(client, manager, events, log.child({ controller: 'istiooperator' }), undefined, { namespace: config.namespace, clusterId: config.clusterId });
-    manager.add(iop.controller(manager, log));
-  }
-  if (config.controllers.includes('revisiontag')) {
-    const tags = new RevisionTagReconciler(await KubeClient.create(kc, REVISIONTAG_FIELD_MANAGER, rateLimit), manager, events, log.child({ controller: 'revisiontag' }));
-    manager.add(tags.controller(manager, log));
-  }
-  if (config.controllers.includes('serviceexport')) {
-    await setupServiceExport(client, manager, events, log.child({ controller: 'serviceexport' }), {
-      clusterId: config.clusterId,
-      clusterSetId: config.clusterSetId,
-      namespace: config.namespace,
-      probeIntervalMs: config.peerProbeIntervalMs,
-      informerIdleReconnectMs: config.informerIdleReconnectMs,
-      workers: config.mcsWorkers,
-    });
-  }
+  let tagClient: KubeClient | undefined;
+  // Builds the controllers; run again (on fresh informers) whenever leadership is regained after a loss.
+  await manager.setup(async () => {
+    tagClient?.close();
+    tagClient = undefined;
+    if (config.controllers.includes('istiooperator')) {
+      const iop = new IstioOperatorReconciler(client, manager, events, log.child({ controller: 'istiooperator' }), undefined, { namespace: config.namespace, clusterId: config.clusterId });
+      manager.add(iop.controller(manager, log));
+    }
+    if (config.controllers.includes('revisiontag')) {
+      tagClient = manager.instrument(await KubeClient.create(kc, REVISIONTAG_FIELD_MANAGER, rateLimit));
+      const tags = new RevisionTagReconciler(tagClient, manager, events, log.child({ controller: 'revisiontag' }));
+      manager.add(tags.controller(manager, log));
+    }
+    if (config.controllers.includes('serviceexport')) {
+      await setupServiceExport(client, manager, events, log.child({ controller: 'serviceexport' }), {
+        clusterId: config.clusterId,
+        clusterSetId: config.clusterSetId,
+        namespace: config.namespace,
+        probeIntervalMs: config.peerProbeIntervalMs,
+        informerIdleReconnectMs: config.informerIdleReconnectMs,
+        workers: config.mcsWorkers,
+      });
+    }
+  });
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= manager.stop().then(() => {
+      tagClient?.close();
       log.info('Stopped operator');
       resolveDone();
     });

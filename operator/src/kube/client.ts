@@ -1,7 +1,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { ApiError, type StatusDetails } from './errors.js';
+import { ApiError, FencedError, type StatusDetails } from './errors.js';
 import { type ResourceType, knownResource, resourcePath } from './resources.js';
 
 export const FIELD_MANAGER = 'mizzen';
@@ -16,6 +16,8 @@ export interface RequestOptions {
   body?: unknown;
   contentType?: string;
   timeoutMs?: number;
+  /** Not subject to writeGuard (the leader election's own Lease writes). */
+  unfenced?: boolean;
 }
 
 export interface ListOptions {
@@ -91,6 +93,11 @@ export class KubeClient {
   readonly server: string;
   readonly limiter: TokenBucket;
   observer: RequestObserver = () => undefined;
+  /**
+   * Consulted before every write (any method but GET): a reason to refuse it, or undefined. The manager sets it
+   * so that a process that does not hold the leader Lease (any more) cannot write, whatever is still running.
+   */
+  writeGuard?: () => string | undefined;
 
   private constructor(
     readonly kubeConfig: KubeConfig,
@@ -128,6 +135,10 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    if (method !== 'GET' && !opts.unfenced && this.writeGuard) {
+      const refused = this.writeGuard();
+      if (refused) throw new FencedError(`${method} ${path} refused: ${refused}`);
+    }
     await this.limiter.take();
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);

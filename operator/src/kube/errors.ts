@@ -30,8 +30,14 @@ export class InvalidInputError extends Error {
   }
 }
 
+/** A write refused before it was sent because this process does not lead (see KubeClient.writeGuard). */
+export class FencedError extends Error {
+  override name = 'FencedError';
+  readonly code = 'EFENCED';
+}
+
 const transientCodes = new Set([408, 425, 429, 500, 502, 503, 504]);
-const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
+const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'EFENCED']);
 
 export function classify(err: unknown): ErrorClass {
   if (err instanceof InvalidInputError) return 'invalid';

@@ -2,7 +2,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KubeClient } from './client.js';
 import { Informer, type InformerOptions } from './informer.js';
 import type { Controller } from './controller.js';
-import { LeaderElector, type LeaderElectionOptions } from './leader.js';
+import { LeaderElector, apiLeaseStore, type LeaderElectionOptions } from './leader.js';
+import { errorMessage } from './errors.js';
 import { Metrics } from './metrics.js';
 import { ProbeServer } from './server.js';
 import type { ResourceType } from './resources.js';
@@ -11,24 +12,34 @@ import type { Logger } from '../util/log.js';
 export interface ManagerOptions {
   probeHost: string;
   probePort: number;
-  leaderElection?: Omit<LeaderElectionOptions, 'clock'>;
+  leaderElection?: LeaderElectionOptions;
   informerIdleReconnectMs?: number;
 }
+
+/** Creates the controllers (and through them the informers) of a term; see Manager.setup. */
+export type Setup = () => Promise<void> | void;
 
 /**
  * The composition of the runtime: shared informers (one per resource type, namespace and selector),
  * controllers, leader election and the probe server. Controllers and informers start only once this
- * process leads; a standby serves probes and metrics and waits.
+ * process leads; a standby serves probes and metrics and waits. When the Lease is lost (e.g. the API server
+ * was unreachable past the renew deadline) writes are refused at once, controllers and informers stop, and
+ * the process campaigns again; on winning, the setup function builds them afresh, as a restart would.
  */
 export class Manager {
   readonly metrics = new Metrics({ defaultMetrics: true });
-  private readonly informers = new Map<string, Informer>();
-  private readonly controllers: Controller[] = [];
+  private informers = new Map<string, Informer>();
+  private controllers: Controller[] = [];
   private readonly probes: ProbeServer;
   private elector?: LeaderElector;
+  private setupFn?: Setup;
   private started = false;
   private stopping = false;
   private fatal?: string;
+  /** Incremented whenever leading ends, so start-up work of an ended term stops where it is. */
+  private term = 0;
+  private rebuild = false;
+  private starting?: Promise<void>;
   private electionDone?: Promise<void>;
   probeAddress?: { host: string; port: number };
 
@@ -38,7 +49,7 @@ export class Manager {
     readonly log: Logger,
     private readonly onFatal: (reason: string) => void = () => undefined,
   ) {
-    client.observer = (verb, status) => this.metrics.apiRequests.inc({ verb, code: String(status) });
+    this.instrument(client);
     this.metrics.onCollectInformers(() => [...this.informers.values()].map((i) => ({ name: i.name, restarts: i.stats.restarts, synced: i.hasSynced() })));
     this.probes = new ProbeServer({
       host: opts.probeHost,
@@ -47,6 +58,22 @@ export class Manager {
       healthy: () => this.fatal,
       ready: () => this.readiness(),
     });
+  }
+
+  /** Counts a client's requests in mizzen_api_requests_total and fences its writes on leadership. */
+  instrument(client: KubeClient): KubeClient {
+    client.observer = (verb, status) => this.metrics.apiRequests.inc({ verb, code: String(status) });
+    client.writeGuard = () => (this.elector && !this.elector.isLeader() ? 'this process does not hold the leader lease' : undefined);
+    return client;
+  }
+
+  /**
+   * Runs setup now (it creates the controllers and informers) and again each time leadership is regained after
+   * a loss, on a manager whose controllers and informers of the previous term are gone.
+   */
+  async setup(fn: Setup): Promise<void> {
+    this.setupFn = fn;
+    await fn();
   }
 
   /** The shared informer for a resource type (created on first use). */
@@ -69,37 +96,49 @@ export class Manager {
     return this.elector ? this.elector.isLeader() : this.started;
   }
 
+  /** The leader elector (when leader election is on), for its figures. */
+  get election(): LeaderElector | undefined {
+    return this.elector;
+  }
+
   async start(): Promise<void> {
     const addr = await this.probes.start();
     this.probeAddress = { host: addr.address, port: addr.port };
     this.log.info('Started probe server', { address: `${addr.address}:${addr.port}` });
-    if (!this.opts.leaderElection) {
-      await this.startControllers();
+    const le = this.opts.leaderElection;
+    if (!le) {
+      await this.startControllers(this.term);
       return;
     }
-    const elector = new LeaderElector(this.client, this.opts.leaderElection, this.log);
+    const elector = new LeaderElector(apiLeaseStore(this.client, le.namespace, le.name), le, this.log);
     this.elector = elector;
-    this.log.info('Waiting for leader lease', { lease: `${this.opts.leaderElection.namespace}/${this.opts.leaderElection.name}`, identity: this.opts.leaderElection.identity });
-    this.electionDone = elector.run(
-      async () => {
+    this.log.info('Waiting for leader lease', { lease: `${le.namespace}/${le.name}`, identity: le.identity });
+    this.electionDone = elector.run({
+      onStartedLeading: () => {
         this.metrics.isLeader.set(1);
-        await this.startControllers();
+        const term = this.term;
+        this.starting = this.startTerm(term).catch((err: unknown) => {
+          if (term !== this.term) return;
+          this.fatal = `could not start the controllers: ${errorMessage(err)}`;
+          this.onFatal(this.fatal);
+        });
       },
-      () => {
+      onStoppedLeading: async (reason) => {
         this.metrics.isLeader.set(0);
-        this.fatal = 'leader lease lost';
-        this.onFatal(this.fatal);
+        if (reason === 'lost') await this.endTerm();
       },
-    );
+    });
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await Promise.all(this.controllers.map((c) => c.stop()));
-    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+    this.term++;
+    await this.stopWork();
+    await this.starting;
     if (this.elector) {
       await this.elector.stop();
+      await this.electionDone;
       this.metrics.isLeader.set(0);
     }
     await this.probes.stop();
@@ -111,12 +150,38 @@ export class Manager {
     await Promise.all([...this.informers.values()].map((i) => i.waitForSync()));
   }
 
-  private async startControllers(): Promise<void> {
-    if (this.stopping) return;
+  private async startTerm(term: number): Promise<void> {
+    if (this.rebuild && this.setupFn) {
+      this.rebuild = false;
+      await this.setupFn();
+    }
+    await this.startControllers(term);
+  }
+
+  /** Leadership was lost: stop this term's work and drop it; the next term builds it again. */
+  private async endTerm(): Promise<void> {
+    this.term++;
+    await this.stopWork();
+    await this.starting;
+    await this.stopWork();
+    this.controllers = [];
+    this.informers = new Map();
+    this.rebuild = true;
+    this.log.info('Stopped controllers and informers after losing the leader lease');
+  }
+
+  private async stopWork(): Promise<void> {
+    this.started = false;
+    await Promise.all(this.controllers.map((c) => c.stop()));
+    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+  }
+
+  private async startControllers(term: number): Promise<void> {
+    if (this.stopping || term !== this.term) return;
     this.started = true;
     for (const inf of this.informers.values()) inf.start();
     await this.waitForCacheSync();
-    if (this.stopping) return;
+    if (this.stopping || term !== this.term) return;
     this.log.info('Synced caches', { informers: [...this.informers.values()].map((i) => i.name) });
     for (const c of this.controllers) {
       c.start();

@@ -3,7 +3,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
 import { e2e } from '../lib/env.js';
-import { waitFor } from '../lib/cluster.js';
+import { clusterCmd, waitFor } from '../lib/cluster.js';
 import { metric, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
 
 interface Lease extends KubernetesObject {
@@ -56,9 +56,30 @@ describe('leader election between two operator processes', function () {
     await waitFor('op-b to take the lease', async () => (await holder()) === 'op-b', 30_000, 20);
     const takeover = Date.now() - killedAt;
     console.log(`      takeover ${takeover} ms after SIGKILL (lease ${leaseDurationMs} ms, retry ${retryPeriodMs} ms)`);
-    expect(takeover).to.be.at.most(leaseDurationMs + retryPeriodMs + 500);
+    // The figure is printed; the bound leaves room for a loaded machine (polling, process start-up).
+    expect(takeover).to.be.at.least(leaseDurationMs - 1000);
+    expect(takeover).to.be.at.most(leaseDurationMs + retryPeriodMs + 3000);
     await waitFor('op-b to report leadership', async () => (await metric(b!, 'mizzen_leader')) === 1, 5000, 50);
     expect((await client.get<Lease>(R.lease, leaseName, namespace))?.spec?.leaseTransitions).to.equal(before + 1);
+  });
+
+  it('stops leading during an API server outage longer than the renew deadline, stays up and leads again after it', async function () {
+    this.timeout(180_000);
+    const renewDeadlineMs = Math.round((leaseDurationMs * 2) / 3);
+    const stoppedAt = Date.now();
+    await clusterCmd('stop-apiserver', e2e.name);
+    try {
+      await waitFor('op-b to stop leading', async () => (await metric(b!, 'mizzen_leader')) === 0, 60_000, 50);
+      console.log(`      stopped leading ${Date.now() - stoppedAt} ms after the API server was stopped (renew deadline ${renewDeadlineMs} ms)`);
+      expect(b!.logs.some((l) => l.message === 'Lost leader lease; stopped leading and campaigning again')).to.equal(true);
+    } finally {
+      await clusterCmd('start-apiserver', e2e.name);
+    }
+    const back = Date.now();
+    await waitFor('op-b to lead again', async () => (await metric(b!, 'mizzen_leader')) === 1, 60_000, 50);
+    console.log(`      leading again ${Date.now() - back} ms after the API server was ready`);
+    expect(b!.child.exitCode, 'the operator did not exit').to.equal(null);
+    expect(await holder()).to.equal('op-b');
   });
 
   it('releases the Lease on a clean stop so a new process takes over at once', async function () {
