@@ -1,4 +1,6 @@
-import type { OperatorConfig } from './config/index.js';
+import { ConfigError, type OperatorConfig } from './config/index.js';
+import { describeListenError, loadKubeConfig } from './config/kubeconfig.js';
+import { connect } from './kube/connect.js';
 import { stopOnSignals } from './kube/lifecycle.js';
 import { KubeClient } from './kube/client.js';
 import { Manager } from './kube/manager.js';
@@ -20,9 +22,9 @@ export interface RunningOperator {
 /** Composition root: config → logger → client → manager → controllers → start. */
 export async function startOperator(config: OperatorConfig): Promise<RunningOperator> {
   const log = createLogger({ level: config.logLevel, format: config.logFormat, component: 'operator' });
-  const kc = KubeClient.loadConfig(config.kubeconfig);
+  const { kc, source } = loadKubeConfig(config.kubeconfig);
   const rateLimit = { qps: config.apiQps, burst: Math.max(1, config.apiBurst) };
-  const client = await KubeClient.create(kc, undefined, rateLimit);
+  const client = await connect(kc, source, undefined, rateLimit);
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((r) => (resolveDone = r));
   const manager: Manager = new Manager(
@@ -80,9 +82,12 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
   stopOnSignals(log, stop);
   try {
     await ensureNamespace(client, config.namespace, config.leaderElect);
-    await manager.start();
+    await manager.start().catch((err: unknown) => {
+      const line = describeListenError(err, '--probe-addr', `${config.probeHost}:${config.probePort}`);
+      throw line ? new ConfigError(line) : err;
+    });
   } catch (err) {
-    log.error('Could not start operator', { error: errorMessage(err) });
+    if (!(err instanceof ConfigError)) log.error('Could not start operator', { error: errorMessage(err) });
     await stop();
     throw err;
   }

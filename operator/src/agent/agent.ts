@@ -4,6 +4,9 @@
 // So the plugin is only in the CNI configuration while someone answers it, and repair only acts on a synced
 // cache. SIGTERM undoes it in reverse: our conflist entry and binary are removed, the socket closed.
 import path from 'node:path';
+import { ConfigError } from '../config/index.js';
+import { describeListenError, loadKubeConfig } from '../config/kubeconfig.js';
+import { connect } from '../kube/connect.js';
 import { stopOnSignals } from '../kube/lifecycle.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentConfig } from '../config/agent.js';
@@ -67,7 +70,8 @@ async function explainMissing(client: KubeClient, nodeName: string, ref: PodRef)
 
 export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {}): Promise<RunningAgent> {
   const log = overrides.log ?? createLogger({ level: cfg.logLevel, format: cfg.logFormat, component: 'agent' });
-  const client = await KubeClient.create(KubeClient.loadConfig(cfg.kubeconfig));
+  const loaded = loadKubeConfig(cfg.kubeconfig);
+  const client = await connect(loaded.kc, loaded.source);
   const metrics = new Metrics({ defaultMetrics: true });
   const agentMetrics = new AgentMetrics(metrics.registry);
   client.observer = (verb, status) => metrics.apiRequests.inc({ verb, code: String(status) });
@@ -156,7 +160,10 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
   stopOnSignals(log, stop);
 
   try {
-    const addr = await probes.start();
+    const addr = await probes.start().catch((err: unknown) => {
+      const line = describeListenError(err, '--probe-addr', `${cfg.probeHost}:${cfg.probePort}`);
+      throw line ? new ConfigError(line) : err;
+    });
     log.info('Started probe server', { address: `${addr.address}:${addr.port}` });
     const backend = await executor.detectBackend();
     if (cfg.cni.nativeNftables) log.info('Programming pods with native nftables (values.global.nativeNftables)', { backend: 'nftables' });
@@ -175,7 +182,7 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     controller.start();
     return { stop, done, probeAddress: { host: addr.address, port: addr.port }, socketPath };
   } catch (err) {
-    log.error('Could not start agent', { error: errorMessage(err) });
+    if (!(err instanceof ConfigError)) log.error('Could not start agent', { error: errorMessage(err) });
     await stop();
     throw err;
   }

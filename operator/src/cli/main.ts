@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from './errors.js';
+import { ConfigError } from '../config/index.js';
 
 /**
  * The subcommands, each in its own module, imported only when it runs: `mizzen version` and `mizzen --help`
@@ -83,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    if (err instanceof UserError) {
+    if (err instanceof UserError || err instanceof ConfigError) {
       process.stderr.write(`Error: ${err.message}\n`);
       return 1;
     }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CniConfig, cniConfigFromData } from '../render/cniconfig.js';
 import { InvalidSpecError } from '../render/errors.js';
-import { ConfigError, parseDuration } from './index.js';
+import { ConfigError, parseDuration, parseLogFormat, parseLogLevel, parseProbeAddr } from './index.js';
 
 export interface AgentConfig {
   kubeconfig?: string;
@@ -80,15 +80,6 @@ export function readConfigDir(dir: string): Record<string, string> {
   return data;
 }
 
-function parseProbeAddr(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  const port = Number(addr.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--probe-addr must be host:port, got "${addr}"`);
-  return { host: addr.slice(0, i) || '0.0.0.0', port };
-}
-
-const LOG_LEVELS: Record<string, string> = { debug: 'debug', info: 'info', warn: 'warn', error: 'error', none: 'error' };
-
 function cniSettings(configDir: string | undefined): CniConfig {
   try {
     return cniConfigFromData(configDir ? readConfigDir(configDir) : {});
@@ -126,11 +117,10 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
   if (nodeName === '') throw new ConfigError('--node-name (or NODE_NAME) is required: the agent serves the pods of one node');
   const cni = cniSettings(flags.configDir);
   const probe = parseProbeAddr(pick(flags.probeAddr, ['MIZZEN_PROBE_ADDR'], ':8000'));
-  const logLevel = LOG_LEVELS[pick(flags.logLevel, ['MIZZEN_LOG_LEVEL'], cni.logLevel)];
-  if (logLevel === undefined) throw new ConfigError(`--log-level must be one of ${Object.keys(LOG_LEVELS).join(', ')}`);
-  const logFormat = pick(flags.logFormat, ['MIZZEN_LOG_FORMAT'], process.stderr.isTTY ? 'text' : 'json');
-  if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(`--log-format must be json or text, got "${logFormat}"`);
-  const kubeconfig = pick(flags.kubeconfig, ['KUBECONFIG'], '');
+  const logLevel = parseLogLevel(pick(flags.logLevel, ['MIZZEN_LOG_LEVEL'], cni.logLevel));
+  const logFormat = parseLogFormat(pick(flags.logFormat, ['MIZZEN_LOG_FORMAT'], process.stderr.isTTY ? 'text' : 'json'));
+  // KUBECONFIG (a list, as kubectl reads it) is resolved by loadKubeConfig.
+  const kubeconfig = flags.kubeconfig ?? '';
   const podName = env.POD_NAME;
   const podNamespace = env.POD_NAMESPACE;
   return {

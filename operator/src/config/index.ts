@@ -59,13 +59,28 @@ export const DEFAULT_MCS_WORKERS = 8;
 
 export const allControllers = ['istiooperator', 'revisiontag', 'serviceexport'];
 
-function parseAddr(addr: string): { host: string; port: number } {
+/** host:port of a probe server; an empty host listens on every address. Shared by the operator and the agent. */
+export function parseProbeAddr(addr: string, flag = '--probe-addr'): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
-  if (i < 0) throw new ConfigError(`--probe-addr must be host:port, got "${addr}"`);
-  const host = addr.slice(0, i) || '0.0.0.0';
-  const port = Number(addr.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--probe-addr has an invalid port: "${addr}"`);
-  return { host, port };
+  const portText = addr.slice(i + 1);
+  const port = Number(portText);
+  if (i < 0 || portText === '' || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${flag} must be host:port with a port 0-65535, got "${addr}"`);
+  return { host: addr.slice(0, i) || '0.0.0.0', port };
+}
+
+/** Accepted log levels ("none" logs errors only, as Istio's CNI logLevel does). */
+export const LOG_LEVELS: Readonly<Record<string, string>> = { debug: 'debug', info: 'info', warn: 'warn', error: 'error', none: 'error' };
+
+/** A log level, refused unless known: a typo must not silence the log. */
+export function parseLogLevel(text: string, flag = '--log-level'): string {
+  const level = Object.hasOwn(LOG_LEVELS, text) ? LOG_LEVELS[text] : undefined;
+  if (level === undefined) throw new ConfigError(`${flag} must be one of ${Object.keys(LOG_LEVELS).join(', ')}, got "${text}"`);
+  return level;
+}
+
+export function parseLogFormat(text: string, flag = '--log-format'): 'json' | 'text' {
+  if (text !== 'json' && text !== 'text') throw new ConfigError(`${flag} must be json or text, got "${text}"`);
+  return text;
 }
 
 /** Parses a duration like 15s, 500ms, 2m. */
@@ -94,16 +109,17 @@ export function loadOperatorConfig(flags: OperatorFlags, env: NodeJS.ProcessEnv 
     for (const v of vars) if (env[v]) return env[v];
     return fallback;
   };
-  const probe = parseAddr(pick(flags.probeAddr, ['MIZZEN_PROBE_ADDR'], ':8081'));
+  const probe = parseProbeAddr(pick(flags.probeAddr, ['MIZZEN_PROBE_ADDR'], ':8081'));
   const leaseDurationMs = parseDuration(pick(flags.leaseDuration, ['MIZZEN_LEASE_DURATION'], '15s'), '--lease-duration');
-  const logFormat = pick(flags.logFormat, ['MIZZEN_LOG_FORMAT'], process.stderr.isTTY ? 'text' : 'json');
-  if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(`--log-format must be json or text, got "${logFormat}"`);
+  const logFormat = parseLogFormat(pick(flags.logFormat, ['MIZZEN_LOG_FORMAT'], process.stderr.isTTY ? 'text' : 'json'));
+  const logLevel = parseLogLevel(pick(flags.logLevel, ['MIZZEN_LOG_LEVEL'], 'info'));
   const controllers = pick(flags.controllers, ['MIZZEN_CONTROLLERS'], allControllers.join(','))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   for (const c of controllers) if (!allControllers.includes(c)) throw new ConfigError(`--controllers: unknown controller "${c}" (known: ${allControllers.join(', ')})`);
-  const kubeconfig = pick(flags.kubeconfig, ['KUBECONFIG'], '');
+  // KUBECONFIG (a list, as kubectl reads it) is resolved by loadKubeConfig, not taken as a file name here.
+  const kubeconfig = flags.kubeconfig ?? '';
   const clusterId = pick(flags.clusterId, ['MIZZEN_CLUSTER_ID'], '');
   if (clusterId && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(clusterId)) throw new ConfigError(`--cluster-id must be a DNS label (lower-case letters, digits and "-", at most 63), got "${clusterId}"`);
   const clusterSetId = pick(flags.clustersetId, ['MIZZEN_CLUSTERSET_ID'], '');
@@ -118,7 +134,7 @@ export function loadOperatorConfig(flags: OperatorFlags, env: NodeJS.ProcessEnv 
     renewDeadlineMs: Math.round(leaseDurationMs * (2 / 3)),
     retryPeriodMs: Math.max(200, Math.round(leaseDurationMs / 7.5)),
     identity: pick(flags.identity, ['POD_NAME'], `${os.hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`),
-    logLevel: pick(flags.logLevel, ['MIZZEN_LOG_LEVEL'], 'info'),
+    logLevel,
     logFormat,
     informerIdleReconnectMs: parseDuration(pick(undefined, ['MIZZEN_WATCH_IDLE_RECONNECT'], '5m'), 'MIZZEN_WATCH_IDLE_RECONNECT'),
     controllers,

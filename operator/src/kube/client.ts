@@ -2,6 +2,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { ApiError, FencedError, type StatusDetails } from './errors.js';
+import { loadKubeConfig } from '../config/kubeconfig.js';
 import { type ResourceType, knownResource, resourcePath } from './resources.js';
 
 export const FIELD_MANAGER = 'mizzen';
@@ -122,12 +123,12 @@ export class KubeClient {
     return new KubeClient(kubeConfig, tls, fieldManager, rateLimit);
   }
 
-  /** Loads a kubeconfig file, or KUBECONFIG / ~/.kube/config / the in-cluster config when no path is given. */
+  /**
+   * Loads a kubeconfig file, or the KUBECONFIG list / ~/.kube/config / the in-cluster config when no path is
+   * given, as kubectl does; a problem is a ConfigError of one line (see loadKubeConfig).
+   */
   static loadConfig(path?: string): KubeConfig {
-    const kc = new KubeConfig();
-    if (path) kc.loadFromFile(path);
-    else kc.loadFromDefault();
-    return kc;
+    return loadKubeConfig(path).kc;
   }
 
   close(): void {
