@@ -46,11 +46,69 @@ class TrimmingWatch extends Watch {
 }
 
 export type EventType = 'add' | 'update' | 'delete';
+
+type WatchCallback = (phase: string, apiObj: KubernetesObject, watchObj?: unknown) => void;
+
+/** The part of client-node's Watch that ListWatch uses (a fake in unit tests). */
+export interface WatchLike {
+  watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController>;
+}
+
+/** What the informer needs of a client: LIST, and the kubeconfig for client-node's Watch. */
+export type InformerClient = Pick<KubeClient, 'list' | 'kubeConfig'>;
+
+/**
+ * The watch as the informer opens it, between ListWatch and client-node's Watch:
+ * - asks for bookmarks and a server-side timeout, so a quiet watch still shows signs of life (a bookmark, or the
+ *   server ending the watch at its timeout, after which ListWatch resumes from the resourceVersion);
+ * - counts every event, bookmarks included, as activity;
+ * - opens nothing when the informer no longer runs (ListWatch opens its watch once an in-flight LIST returns,
+ *   even after stop());
+ * - tells the informer that the LIST is in the cache (ListWatch calls watch() right after loading it).
+ */
+class GuardedWatch implements WatchLike {
+  constructor(
+    private readonly inner: WatchLike,
+    private readonly hooks: {
+      running: () => boolean;
+      opening: () => void;
+      activity: (phase: string) => void;
+      closed: (err: unknown) => void;
+      timeoutSeconds: () => number;
+    },
+  ) {}
+
+  async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController> {
+    this.hooks.opening();
+    if (!this.hooks.running()) return new AbortController();
+    const query = { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.hooks.timeoutSeconds() };
+    return this.inner.watch(
+      path,
+      query,
+      (phase, obj, raw) => {
+        this.hooks.activity(phase);
+        callback(phase, obj, raw);
+      },
+      (err) => {
+        this.hooks.closed(err);
+        done(err);
+      },
+    );
+  }
+}
 export type InformerHandler<T> = (type: EventType, obj: T) => void;
 
 export interface InformerOptions extends ListOptions {
-  /** Reconnect the watch when it has been open this long without an event (silent stalls are known). */
+  /**
+   * The watch's server-side timeout (timeoutSeconds, with up to 20% jitter below it): a healthy API server ends a
+   * quiet watch by then, and the informer resumes it from its resourceVersion. A watch silent (no event, no
+   * bookmark, no close) for this long plus stallGraceMs is stalled and is reconnected. Default 5 min.
+   */
   idleReconnectMs?: number;
+  /** Added to idleReconnectMs before a silent watch counts as stalled (default 60 s). */
+  stallGraceMs?: number;
+  /** The Watch under ListWatch (default client-node's, on the client's kubeconfig); a fake in tests. */
+  watch?: WatchLike;
   /** Backoff after a failed list or watch: first delay and cap. */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -69,6 +127,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private readonly handlers: InformerHandler<T>[] = [];
   private readonly clock: Clock;
   private synced = false;
+  private listed = false;
   private running = false;
   private restarting = false;
   private reconnectPending = false;
@@ -78,11 +137,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private idleTimer?: TimerHandle;
   private syncWaiters: (() => void)[] = [];
   /** Counts of restarts after errors and of idle reconnects, for metrics and tests. */
-  readonly stats = { errors: 0, restarts: 0, idleReconnects: 0, lists: 0, lastError: '' };
+  readonly stats = { errors: 0, restarts: 0, idleReconnects: 0, lists: 0, watches: 0, bookmarks: 0, lastError: '' };
 
   constructor(
     readonly type: ResourceType,
-    client: KubeClient,
+    client: InformerClient,
     private readonly log: Logger,
     private readonly opts: InformerOptions = {},
   ) {
@@ -94,12 +153,29 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       const list = await client.list<T>(type, listOpts);
       for (const o of list.items) trimForCache(o, type);
       this.stats.lists++;
-      // ListWatch fills its cache from this list in the continuation of our promise (a microtask); a macrotask
-      // later the items are in, and only then is the informer synced.
-      setImmediate(() => this.markSynced());
+      // ListWatch fills its cache from this list, then opens the watch: GuardedWatch marks the informer synced.
+      this.listed = true;
       return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: list.resourceVersion }, items: list.items };
     };
-    this.lw = new ListWatch<T>(path, new TrimmingWatch(client.kubeConfig, type), listFn, false, opts.labelSelector, opts.fieldSelector);
+    const idle = opts.idleReconnectMs ?? 300_000;
+    const watch = new GuardedWatch(opts.watch ?? new TrimmingWatch(client.kubeConfig, type), {
+      running: () => this.running,
+      opening: () => {
+        if (this.listed) this.markSynced();
+      },
+      activity: (phase) => {
+        this.lastActivity = this.clock.now();
+        if (phase === 'BOOKMARK') this.stats.bookmarks++;
+      },
+      closed: () => {
+        this.lastActivity = this.clock.now();
+      },
+      timeoutSeconds: () => {
+        this.stats.watches++;
+        return Math.max(1, Math.floor((idle / 1000) * (0.8 + 0.2 * Math.random())));
+      },
+    });
+    this.lw = new ListWatch<T>(path, watch as unknown as Watch, listFn, false, opts.labelSelector, opts.fieldSelector);
     const forward = (type: EventType) => (obj: T) => {
       this.lastActivity = this.clock.now();
       this.failures = 0;
@@ -194,11 +270,14 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     }, delay);
   }
 
+  /** Reconnects a watch silent past its server-side timeout plus a grace: a quiet resource never gets there. */
   private scheduleIdleCheck(): void {
     const idle = this.opts.idleReconnectMs ?? 300_000;
+    const stalledAfter = idle + (this.opts.stallGraceMs ?? 60_000);
     this.idleTimer = this.clock.setTimeout(() => {
       if (!this.running) return;
-      if (!this.restarting && this.clock.now() - this.lastActivity >= idle) {
+      if (!this.restarting && this.clock.now() - this.lastActivity >= stalledAfter) {
+        this.log.warn('Informer watch stalled; reconnecting', { informer: this.name, silentMs: this.clock.now() - this.lastActivity });
         this.stats.idleReconnects++;
         this.restarting = true;
         this.reconnectPending = true;
