@@ -4,7 +4,7 @@ import type { Informer, EventType } from './informer.js';
 import { classify, errorMessage } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { Logger } from '../util/log.js';
-import { type Clock, realClock } from '../util/clock.js';
+import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
 
 export interface ReconcileResult {
   /** Reconcile this key again after this many milliseconds (e.g. to poll a child's readiness). */
@@ -48,7 +48,8 @@ export class Controller {
   private readonly roots: Informer[] = [];
   private running = false;
   private workersDone: Promise<void>[] = [];
-  private resyncTimer?: ReturnType<typeof setInterval>;
+  private resyncTimer?: TimerHandle;
+  private readonly clock: Clock;
 
   constructor(
     private readonly opts: ControllerOptions,
@@ -56,6 +57,7 @@ export class Controller {
     private readonly metrics: Metrics,
   ) {
     const clock = opts.clock ?? realClock;
+    this.clock = clock;
     this.queue = new WorkQueue(opts.name, clock, opts.rateLimiter ?? defaultRateLimiter, (d) => metrics.queueDepth.set({ controller: opts.name }, d));
   }
 
@@ -97,18 +99,22 @@ export class Controller {
     this.running = true;
     const workers = this.opts.workers ?? 2;
     for (let i = 0; i < workers; i++) this.workersDone.push(this.worker());
+    this.scheduleResync();
+  }
+
+  private scheduleResync(): void {
     const resync = this.opts.resyncMs ?? 0;
-    if (resync > 0) {
-      this.resyncTimer = setInterval(() => {
-        for (const inf of this.roots) for (const obj of inf.list()) this.queue.add(objectKey(obj));
-      }, resync);
-      this.resyncTimer.unref();
-    }
+    if (resync <= 0 || !this.running) return;
+    this.resyncTimer = this.clock.setTimeout(() => {
+      if (!this.running) return;
+      for (const inf of this.roots) for (const obj of inf.list()) this.queue.add(objectKey(obj));
+      this.scheduleResync();
+    }, resync);
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.resyncTimer) this.clock.clearTimeout(this.resyncTimer);
     this.queue.shutDown();
     await Promise.all(this.workersDone);
   }
