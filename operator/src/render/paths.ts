@@ -70,10 +70,26 @@ function parseSegment(segment: string, path: string): PathElement[] {
   return out;
 }
 
+/**
+ * Keys that would reach an object's prototype instead of a field: `__proto__` anywhere, `prototype` under
+ * `constructor`. Refused as malformed, so no patch or --set can touch a prototype.
+ */
+function checkPrototypeKeys(elements: readonly PathElement[], path: string): void {
+  elements.forEach((e, i) => {
+    if (e.type !== 'key') return;
+    const prev = elements[i - 1];
+    if (e.key === '__proto__' || (e.key === 'prototype' && prev?.type === 'key' && prev.key === 'constructor')) {
+      throw new PathError(`path ${JSON.stringify(path)} names ${JSON.stringify(e.key)}, which is not a field`);
+    }
+  });
+}
+
 /** Parses an Istio-style path; throws PathError when it is malformed. */
 export function parsePath(path: string): PathElement[] {
   if (path.trim() === '') throw new PathError('path is empty');
-  return splitSegments(path).flatMap((segment) => parseSegment(segment, path));
+  const elements = splitSegments(path).flatMap((segment) => parseSegment(segment, path));
+  checkPrototypeKeys(elements, path);
+  return elements;
 }
 
 /** The path back in Istio syntax, for messages. */

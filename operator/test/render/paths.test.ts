@@ -138,3 +138,29 @@ describe('--set', () => {
     });
   }
 });
+
+describe('paths that would reach a prototype', () => {
+  const paths = ['metadata.labels.__proto__.x', '__proto__.polluted', 'spec.constructor.prototype.polluted', 'a.[name:x].__proto__'];
+  for (const p of paths) {
+    it(`refuses ${p} as malformed, touching no prototype`, () => {
+      expect(() => parsePath(p)).to.throw(PathError, /which is not a field/);
+      expect(() => patchOperations({ metadata: { labels: {} } }, p, 'v')).to.throw(PathError);
+      expect(() => applySet({}, `${p}=1`)).to.throw(InvalidSpecError);
+      expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+      expect(({} as Record<string, unknown>).x).to.equal(undefined);
+    });
+  }
+
+  it('an overlay with such a path is an InvalidSpecError naming the patch (not a TypeError from the JSON patch library)', () => {
+    const iop = iopWith({
+      components: { pilot: { k8s: { overlays: [{ kind: 'Deployment', name: 'istiod', patches: [{ path: 'metadata.labels.__proto__.x', value: 'y' }] }] } } },
+    });
+    expect(() => render(iop)).to.throw(InvalidSpecError, /components\.pilot\.k8s\.overlays\[0\]\.patches\[0\]\.path.*__proto__/);
+  });
+
+  it('keeps constructor and prototype usable as ordinary keys elsewhere', () => {
+    expect(parsePath('metadata.labels.constructor')).to.have.length(3);
+    expect(parsePath('metadata.labels.prototype')).to.have.length(3);
+    expect(patchValue({ metadata: { labels: {} } }, 'metadata.labels.prototype', 'v')).to.deep.equal({ metadata: { labels: { prototype: 'v' } } });
+  });
+});
