@@ -4,7 +4,7 @@ import { R } from './resources.js';
 import { errorMessage, isNotFound } from './errors.js';
 import { type Clock, realClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import { toRfc3339 } from '../util/conditions.js';
+import { boundMessage, toRfc3339 } from '../util/conditions.js';
 
 export type EventKind = 'Normal' | 'Warning';
 
@@ -106,7 +106,7 @@ export class EventRecorder implements EventSink {
       involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: md.name, namespace: md.namespace, uid: md.uid, resourceVersion: md.resourceVersion },
       type,
       reason,
-      message: message.slice(0, 1024),
+      message: boundMessage(message, 1024),
       count,
       firstTimestamp: ts,
       lastTimestamp: ts,

@@ -1,7 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { IstioOperatorStatus } from '../../api/index.js';
 import { keyOf, meta } from '../../kube/objects.js';
-import { type Condition, type ConditionInput, setConditions } from '../../util/conditions.js';
+import { type Condition, type ConditionInput, boundMessage, setConditions } from '../../util/conditions.js';
 
 /** Pure status computation for an IstioOperator. */
 export type OverallStatus = 'NONE' | 'RECONCILING' | 'HEALTHY' | 'ERROR' | 'ACTION_REQUIRED';
@@ -104,8 +104,9 @@ export function buildStatus(input: StatusInput): IstioOperatorStatus {
     conds.push({ type: 'Ready', status: 'True', reason: 'ComponentsReady', message, observedGeneration: og });
   }
   const componentStatus: Record<string, { status: string; error?: string }> = {};
-  for (const [c, r] of Object.entries(components).sort(([a], [b]) => a.localeCompare(b))) componentStatus[c] = r.error ? { status: r.status, error: r.error } : { status: r.status };
+  for (const [c, r] of Object.entries(components).sort(([a], [b]) => a.localeCompare(b))) componentStatus[c] = r.error ? { status: r.status, error: boundMessage(r.error, 1024) } : { status: r.status };
   const conditions: Condition[] = setConditions(input.previous?.conditions, conds, input.now);
+  message = boundMessage(message);
   // An empty map would reach the API server as null, which the schema rejects: leave the field out instead.
   return {
     status: overall,
