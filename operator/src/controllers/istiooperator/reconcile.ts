@@ -22,6 +22,8 @@ import { MANAGED_BY_SELECTOR, managedTypes, ownerKeys, typeOf } from './watches.
 export const FINALIZER = 'install.istio.io/mizzen-cleanup';
 export const IGNORE_ANNOTATION = 'install.istio.io/ignoreReconcile';
 const REMOTE_SECRETS_KEY = 'mizzen.io/remote-secrets';
+/** Failed applies in a row (of errors that are retried) after which the status reports ApplyFailed. */
+const APPLY_FAILURES_REPORTED = 3;
 
 type Iop = IstioOperator & KubernetesObject;
 
@@ -46,6 +48,8 @@ export class IstioOperatorReconciler {
   private readonly members: Informer<V1Secret>;
   /** Per IstioOperator, the remote-secret problems last reported (one Event per change, not per reconcile). */
   private readonly reported = new Map<string, string>();
+  /** Consecutive failed applies per IstioOperator whose error class is retried (transient or unknown). */
+  private readonly applyFailures = new Map<string, number>();
 
   constructor(
     private readonly client: KubeClient,
@@ -79,7 +83,10 @@ export class IstioOperatorReconciler {
     const iop = this.iops.get(name, namespace);
     if (!iop) return;
     const m = meta(iop);
-    if (m.deleting) return this.finalize(iop);
+    if (m.deleting) {
+      this.applyFailures.delete(key);
+      return this.finalize(iop);
+    }
     if (m.annotations[IGNORE_ANNOTATION] === 'true') {
       this.log.info('Skipped IstioOperator with ignoreReconcile', { kind: 'IstioOperator', namespace, name });
       return;
@@ -134,9 +141,22 @@ export class IstioOperatorReconciler {
       const parts = [changed.length ? `applied ${changed.length} object(s)` : '', pruned.length ? `pruned ${pruned.map(describeObject).join(', ')}` : ''];
       this.events.emit(iop, 'Normal', 'Reconciled', capitalise(parts.filter(Boolean).join('; ')));
       this.log.info('Reconciled IstioOperator', { kind: 'IstioOperator', key: keyOf(iop), applied: changed.length, pruned: pruned.length });
+      this.applyFailures.delete(keyOf(iop));
     } catch (err) {
       const cls = classify(err);
-      if (cls === 'invalid' || cls === 'forbidden' || cls === 'notFound') await this.fail(iop, 'ApplyFailed', `Could not apply: ${errorMessage(err)}`);
+      if (cls === 'invalid' || cls === 'forbidden' || cls === 'notFound') {
+        await this.fail(iop, 'ApplyFailed', `Could not apply: ${errorMessage(err)}`);
+      } else {
+        // Retried with backoff by the controller; from the third failure in a row the status and an Event say so,
+        // so an object the API server keeps refusing (e.g. HTTP 500 on a pass-through field) never looks healthy.
+        const n = (this.applyFailures.get(keyOf(iop)) ?? 0) + 1;
+        this.applyFailures.set(keyOf(iop), n);
+        if (n >= APPLY_FAILURES_REPORTED) {
+          await this.fail(iop, 'ApplyFailed', `Could not apply: ${errorMessage(err)}; retrying with backoff`).catch((e: unknown) =>
+            this.log.debug('Could not report the failed apply', { key: keyOf(iop), error: errorMessage(e) }),
+          );
+        }
+      }
       throw err;
     }
   }
@@ -185,7 +205,14 @@ export class IstioOperatorReconciler {
       const before = this.applied.get(id);
       const live = this.live(obj);
       if (before && before.hash === hash && before.resourceVersion === live?.metadata?.resourceVersion) continue;
-      const result = await this.client.apply(stripServerFields(obj));
+      let result: KubernetesObject;
+      try {
+        result = await this.client.apply(stripServerFields(obj));
+      } catch (err) {
+        // Name the object the API server refused; the error keeps its class (status code).
+        if (err instanceof Error) err.message = `${describeObject(obj)}: ${err.message}`;
+        throw err;
+      }
       const appliedAt = appliedTime(result);
       this.applied.set(id, { hash, resourceVersion: meta(result).resourceVersion ?? '', appliedAt });
       const previous = before ? before.appliedAt : live && appliedTime(live);
