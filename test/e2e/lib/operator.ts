@@ -54,6 +54,45 @@ export async function metric(op: OperatorProcess, name: string): Promise<number 
   return line ? Number(line.split(' ').pop()) : undefined;
 }
 
+/** The sum of a metric's samples whose labels include the given ones (e.g. reconciles of one controller). */
+export async function metricSum(op: OperatorProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${op.probeUrl}/metrics`)).text();
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  return text
+    .split('\n')
+    .filter((l) => (l.startsWith(`${name} `) || l.startsWith(`${name}{`)) && wanted.every((w) => l.includes(w)))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+/** Mutating API requests the operator made (POST, PUT, PATCH, DELETE), from its own metrics. */
+export async function apiWrites(op: OperatorProcess): Promise<number> {
+  const text = await (await fetch(`${op.probeUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => /^mizzen_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"/.test(l))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+/**
+ * Waits until a controller has reconciled at least once more than `since` and its work queue is empty, with the
+ * count unchanged for a moment: evidence that the operator looked, before a test asserts that nothing changed.
+ */
+export async function waitForReconcile(op: OperatorProcess, controller: string, since: number, timeoutMs = 30_000): Promise<number> {
+  let last = -1;
+  return waitFor(
+    `a ${controller} reconcile after the change`,
+    async () => {
+      const n = await metricSum(op, 'mizzen_reconcile_total', { controller });
+      const depth = await metricSum(op, 'mizzen_workqueue_depth', { controller });
+      const settled = n > since && depth === 0 && n === last;
+      last = n;
+      return settled ? n : undefined;
+    },
+    timeoutMs,
+    300,
+  );
+}
+
 export async function stopOperatorProcess(op: OperatorProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!op || op.child.exitCode !== null || op.child.signalCode !== null) return;
   op.child.kill(signal);

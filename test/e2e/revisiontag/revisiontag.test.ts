@@ -6,7 +6,7 @@ import { R } from '../../../operator/src/kube/resources.js';
 import { DEACTIVATED_CONDITION, injectedRevision } from '../../../operator/src/render/revisiontag/index.js';
 import { e2e } from '../lib/env.js';
 import { kubectl, sleep, waitFor } from '../lib/cluster.js';
-import { logTail, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
+import { apiWrites, logTail, metricSum, startOperatorProcess, stopOperatorProcess, waitForReconcile, type OperatorProcess } from '../lib/operator.js';
 import { TagLab, mizzen, type Mwc, type Pod } from './lab.js';
 import { makePki } from './receiver.js';
 
@@ -176,17 +176,13 @@ describe('revision tags on a real cluster: the API server calls real injection w
   });
 
   it('makes no API writes when a reconcile finds nothing changed, and recorded the move as one Event', async function () {
-    const writes = async (): Promise<number> =>
-      (await (await fetch(`${op.probeUrl}/metrics`)).text())
-        .split('\n')
-        .filter((l) => /^mizzen_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"/.test(l))
-        .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-    await sleep(1000);
-    const before = await writes();
+    // Let the work of earlier steps finish: the RevisionTag queue empty and its reconcile count steady.
+    const settled = await waitForReconcile(op, 'revisiontag', -1);
+    const before = await apiWrites(op);
     // A namespace event enqueues every tag; nothing they depend on changed.
     await kubectl(e2e.kubeconfig, ['label', 'namespace', cp, `mizzen-e2e-touch=${Date.now()}`, '--overwrite']);
-    await sleep(2000);
-    expect(await writes()).to.equal(before);
+    await waitForReconcile(op, 'revisiontag', settled);
+    expect(await apiWrites(op)).to.equal(before);
     const moved = JSON.parse(await kubectl(e2e.kubeconfig, ['get', 'events', '-n', cp, '--field-selector', 'involvedObject.name=prod-stable,reason=Moved', '-o', 'json'])) as {
       items: { message: string; count?: number }[];
     };
@@ -283,7 +279,10 @@ describe('revision tags on a real cluster: the API server calls real injection w
     await waitFor('the default revision webhook to be switched off', switchedOff, 30_000, 100);
     expectInjectedBy(await lab.createPod(legacy, 'with-default-tag'), '1-8-3');
     // The IstioOperator controller re-applies its webhook when it changes; it owns no matchCondition, so it stays off.
-    await sleep(2000);
+    // Make it reconcile the control plane once more (an annotation) and wait for that before looking.
+    const iopReconciles = await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator' });
+    await kubectl(e2e.kubeconfig, ['annotate', '-n', cp, 'istiooperator', 'cp-default', `mizzen-e2e-poke=${Date.now()}`, '--overwrite']);
+    await waitForReconcile(op, 'istiooperator', iopReconciles);
     expect(await switchedOff(), 'still switched off after the IstioOperator controller reconciled').to.equal(true);
     expect(((await lab.revisionWebhook('default')).webhooks ?? []).map((w) => w.clientConfig.url)).to.include(lab.receiver('default').url);
 
