@@ -77,7 +77,11 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
   client.observer = (verb, status) => metrics.apiRequests.inc({ verb, code: String(status) });
   const informer = new Informer<V1Pod>(R.pod, client, log, { fieldSelector: `spec.nodeName=${cfg.nodeName}`, idleReconnectMs: cfg.informerIdleReconnectMs });
   metrics.onCollectInformers(() => [{ name: informer.name, restarts: informer.stats.restarts, synced: informer.hasSynced() }]);
-  const pods = new InformerPodSource(informer);
+  // A pod the cache does not have yet is read from the API server after 250 ms (a lagging or stalled watch).
+  const pods = new InformerPodSource(informer, async (namespace, name) => {
+    const pod = await client.get<V1Pod>(R.pod, name, namespace);
+    return pod?.spec?.nodeName === cfg.nodeName ? pod : undefined;
+  });
   // values.global.nativeNftables: pods get native nftables tables instead of iptables chains (same rules' meaning).
   const executor = overrides.executor ?? (cfg.cni.nativeNftables ? new NftBackedExecutor() : new SystemExecutor());
   const events = new EventRecorder(client, 'mizzen-agent', cfg.podName ?? `mizzen-agent-${cfg.nodeName}`, log);
