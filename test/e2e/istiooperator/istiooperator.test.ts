@@ -207,6 +207,17 @@ describe('IstioOperator controller on a real cluster', function () {
     expect(await owned(client, 'rev-1-8-3', 'istio-system')).to.deep.equal(before);
   });
 
+  it('tries the refused duplicate again as soon as the IstioOperator holding its revision goes away', async function () {
+    const t0 = Date.now();
+    await kubectl(e2e.kubeconfig, ['delete', '-n', 'istio-system', 'istiooperator', 'rev-1-8-3', '--timeout=60s']);
+    await waitFor('the duplicate to be reconciled', async () => {
+      const o = await client.get<Iop>(R.istioOperator, 'rev-1-8-3-dup', 'istio-system');
+      const c = o?.status?.conditions?.find((x) => x.type === 'Reconciled');
+      return c?.status === 'True' && c.observedGeneration === o?.metadata?.generation;
+    }, 60_000, 200);
+    console.log(`      duplicate reconciled ${Date.now() - t0} ms after the delete of the holder (resync is 10 min)`);
+  });
+
   it('reports a child the API server keeps refusing with HTTP 500 (ApplyFailed for the current generation, a Warning Event), and recovers once fixed', async function () {
     const name = 'apply-500';
     const spec = (memory: string): Record<string, unknown> => ({ profile: 'minimal', revision: 'r500', components: { pilot: { k8s: { resources: { requests: { memory } } } } } });

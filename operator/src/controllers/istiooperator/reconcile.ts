@@ -68,6 +68,14 @@ export class IstioOperatorReconciler {
   controller(manager: Manager, log: Logger): Controller {
     const c = new Controller({ name: 'istiooperator', reconcile: (key) => this.reconcile(key), workers: 2, resyncMs: 10 * 60_000 }, log, manager.metrics);
     c.watchRoot(this.iops);
+    // An IstioOperator refused because another claimed its revision or objects is tried again whenever another one
+    // changes or goes away (not only at the next resync).
+    c.watch(this.iops, (changed) =>
+      this.iops
+        .list()
+        .filter((o) => meta(o).uid !== meta(changed).uid && o.status?.status === 'ERROR')
+        .map((o) => keyOf(o)),
+    );
     for (const inf of this.children.values()) c.watch(inf, ownerKeys);
     // Any member change concerns every IstioOperator that keeps remote secrets.
     c.watch(this.members, () => this.iops.list().filter((o) => meta(o).annotations[REMOTE_SECRETS_KEY] !== undefined).map((o) => keyOf(o)));
