@@ -50,6 +50,8 @@ export class IstioOperatorReconciler {
   private readonly reported = new Map<string, string>();
   /** Consecutive failed applies per IstioOperator whose error class is retried (transient or unknown). */
   private readonly applyFailures = new Map<string, number>();
+  /** Rounds of deleting children per IstioOperator being deleted, for the backoff. */
+  private readonly finalizeAttempts = new Map<string, number>();
 
   constructor(
     private readonly client: KubeClient,
@@ -258,21 +260,38 @@ export class IstioOperatorReconciler {
   /** Deletion: remove every child (cluster-scoped ones included) found by owner labels, then the finalizer. */
   private async finalize(iop: Iop): Promise<ReconcileResult | void> {
     const m = meta(iop);
+    const key = keyOf(iop);
     if (!m.finalizers.includes(FINALIZER)) return;
     const selector = ownerSelector(iop);
     let remaining = 0;
+    const blocked: string[] = [];
     for (const t of managedTypes) {
       const items = (await this.client.list(t, { labelSelector: selector })).items.filter((o) => appliedByUs(o));
       remaining += items.length;
-      for (const obj of items) await this.deleteChild(obj);
+      for (const obj of items) {
+        const om = meta(obj);
+        const others = om.finalizers;
+        if (om.deleting && others.length > 0) blocked.push(`${describeObject(obj)} (finalizers: ${others.join(', ')})`);
+        await this.deleteChild(obj);
+      }
     }
     if (remaining > 0) {
-      this.log.info('Deleted children of IstioOperator', { kind: 'IstioOperator', key: keyOf(iop), count: remaining });
-      return { requeueAfterMs: 500 };
+      // Children go away within a second or two; one held by another controller's finalizer may take long: back off
+      // (0.5 s doubling to 30 s) instead of re-listing every kind twice a second, and say what blocks the deletion.
+      const attempt = (this.finalizeAttempts.get(key) ?? 0) + 1;
+      this.finalizeAttempts.set(key, attempt);
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
+      this.log.info('Deleted children of IstioOperator', { kind: 'IstioOperator', key, count: remaining, blocked: blocked.length, retryInMs: delay });
+      if (blocked.length > 0 && attempt >= 3) {
+        this.events.emit(iop, 'Warning', 'DeletionBlocked', `Waiting for ${blocked.length} object(s) held by finalizers of other controllers: ${blocked.slice(0, 5).join('; ')}${blocked.length > 5 ? '; …' : ''}`);
+      }
+      return { requeueAfterMs: delay };
     }
+    this.finalizeAttempts.delete(key);
     await this.client.mergePatch(R.istioOperator, m.name, m.namespace, { metadata: { finalizers: m.finalizers.filter((f) => f !== FINALIZER), resourceVersion: m.resourceVersion } });
-    this.log.info('Removed finalizer after cleanup', { kind: 'IstioOperator', key: keyOf(iop) });
+    this.log.info('Removed finalizer after cleanup', { kind: 'IstioOperator', key });
   }
+
 
   private async fail(iop: Iop, reason: string, message: string, field?: string): Promise<void> {
     this.events.emit(iop, 'Warning', reason, message);
