@@ -116,6 +116,16 @@ describe('IstioOperator controller on a real cluster', function () {
     expect(await writes(op)).to.equal(before);
   });
 
+  it('makes no API writes when only the status of a child changes', async function () {
+    const before = await writes(op);
+    const reconciles = await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator' });
+    // A status write bumps the DaemonSet's resourceVersion (and the DaemonSet controller writes it back).
+    await client.mergePatch(R.daemonSet, 'istio-cni-node', 'kube-system', { status: { observedGeneration: 1 } }, 'status');
+    await waitFor('a reconcile after the status change', async () => (await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator' })) > reconciles, 10_000, 50);
+    await waitFor('the queue to drain', async () => (await metricSum(op, 'mizzen_workqueue_depth', { controller: 'istiooperator' })) === 0, 10_000, 50);
+    expect(await writes(op)).to.equal(before);
+  });
+
   it('restores a hand-deleted DaemonSet at once (time printed)', async function () {
     const old = (await ds())!;
     await client.delete(R.daemonSet, 'istio-cni-node', 'kube-system');

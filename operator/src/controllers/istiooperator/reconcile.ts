@@ -29,7 +29,8 @@ type Iop = IstioOperator & KubernetesObject;
 
 interface Applied {
   hash: string;
-  resourceVersion: string;
+  /** liveFingerprint of the object as the apply left it. */
+  fingerprint: string;
   /** When our field manager last changed the object (its managedFields entry), per the API server. */
   appliedAt: string | undefined;
 }
@@ -37,7 +38,7 @@ interface Applied {
 /**
  * Reconciles an IstioOperator: validate → render → server-side apply → prune → status. Level-based: it reads
  * the IstioOperator and its children from informer caches and never asks what event woke it. An object
- * whose desired manifest and live resourceVersion are unchanged since this process last applied it is not
+ * whose desired manifest and live fingerprint (liveFingerprint: not its status) are unchanged since this process last applied it is not
  * sent again, so a second reconcile of an unchanged resource makes no API writes at all.
  */
 export class IstioOperatorReconciler {
@@ -214,7 +215,7 @@ export class IstioOperatorReconciler {
       const hash = createHash('sha256').update(JSON.stringify(obj)).digest('hex');
       const before = this.applied.get(id);
       const live = this.live(obj);
-      if (before && before.hash === hash && before.resourceVersion === live?.metadata?.resourceVersion) continue;
+      if (before && before.hash === hash && live && before.fingerprint === liveFingerprint(live)) continue;
       let result: KubernetesObject;
       try {
         result = await this.client.apply(stripServerFields(obj));
@@ -224,7 +225,7 @@ export class IstioOperatorReconciler {
         throw err;
       }
       const appliedAt = appliedTime(result);
-      this.applied.set(id, { hash, resourceVersion: meta(result).resourceVersion ?? '', appliedAt });
+      this.applied.set(id, { hash, fingerprint: liveFingerprint(result), appliedAt });
       const previous = before ? before.appliedAt : live && appliedTime(live);
       if (appliedAt !== previous) changed.push(obj);
     }
@@ -304,6 +305,22 @@ export class IstioOperatorReconciler {
     const m = meta(iop);
     await this.client.apply({ apiVersion: iop.apiVersion, kind: iop.kind, metadata: { name: m.name, namespace: m.namespace }, status } as KubernetesObject, { subresource: 'status' });
   }
+}
+
+/**
+ * What of a live child can differ from what we applied, without its status: for an object with a generation, the
+ * generation (spec changes), labels, annotations, owner references and who last wrote it other than through the
+ * status subresource; else its resourceVersion. A status update of a Deployment or DaemonSet (every rollout step,
+ * every node joining) leaves it unchanged, so it triggers no apply.
+ */
+export function liveFingerprint(obj: KubernetesObject): string {
+  const md = obj.metadata ?? {};
+  if (md.generation === undefined) return `rv:${md.resourceVersion ?? ''}`;
+  const writers = (md.managedFields ?? [])
+    .filter((f) => !f.subresource)
+    .map((f) => `${f.manager ?? ''}|${f.operation ?? ''}|${f.time === undefined ? '' : String(f.time)}`)
+    .sort();
+  return JSON.stringify([md.generation, md.labels ?? {}, md.annotations ?? {}, md.ownerReferences ?? [], writers]);
 }
 
 function appliedTime(obj: KubernetesObject): string | undefined {
