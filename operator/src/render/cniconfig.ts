@@ -1,7 +1,7 @@
 // The node agent's configuration: values.cni.* resolved and normalised, and its ConfigMap form. The agent reads
 // the ConfigMap back with cniConfigFromData, so both sides share one definition of the keys.
 import { checkCniRepair, normalizeCniRepair } from '../api/cni-repair.js';
-import { absolutePath, booleanOr, record, stringList, stringOr } from './checks.js';
+import { absolutePath, booleanOr, isDns1123Label, isHostname, isLabelValue, record, stringList, stringOr } from './checks.js';
 import { InvalidSpecError } from './errors.js';
 
 export interface CniRepairSettings {
@@ -48,6 +48,13 @@ function repairSettings(value: unknown): CniRepairSettings {
   if (problems.length > 0) throw new InvalidSpecError('values.cni.repair', problems.join('; '));
   const given = normalizeCniRepair(value) ?? {};
   const pick = <K extends keyof CniRepairSettings>(key: K): CniRepairSettings[K] => (given[key] ?? REPAIR_DEFAULTS[key]) as CniRepairSettings[K];
+  // The agent uses these as a label and a container name: values Kubernetes would refuse never reach it.
+  const key = pick('brokenPodLabelKey');
+  if (!isLabelKey(key)) throw new InvalidSpecError('values.cni.repair.brokenPodLabelKey', `${JSON.stringify(key)} is not a valid label key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending alphanumeric)`);
+  const labelValue = pick('brokenPodLabelValue');
+  if (!isLabelValue(labelValue)) throw new InvalidSpecError('values.cni.repair.brokenPodLabelValue', `${JSON.stringify(labelValue)} is not a valid label value`);
+  const init = pick('initContainerName');
+  if (!isDns1123Label(init)) throw new InvalidSpecError('values.cni.repair.initContainerName', `${JSON.stringify(init)} is not a valid container name (a DNS-1123 label: lower-case letters, digits and "-", at most 63)`);
   return {
     enabled: pick('enabled'),
     labelPods: pick('labelPods'),
@@ -57,6 +64,24 @@ function repairSettings(value: unknown): CniRepairSettings {
     brokenPodLabelKey: pick('brokenPodLabelKey'),
     brokenPodLabelValue: pick('brokenPodLabelValue'),
   };
+}
+
+/** values.cni.excludeNamespaces: namespace names (the ConfigMap joins them with commas, so a comma is refused too). */
+function excludedNamespaces(value: unknown): string[] {
+  const list = stringList(value, 'values.cni.excludeNamespaces') ?? ['istio-system', 'kube-system'];
+  list.forEach((ns, i) => {
+    if (!isDns1123Label(ns)) throw new InvalidSpecError(`values.cni.excludeNamespaces[${i}]`, `${JSON.stringify(ns)} is not a namespace name (a DNS-1123 label: lower-case letters, digits and "-", at most 63)`);
+  });
+  return list;
+}
+
+/** A label key: an optional DNS subdomain prefix and "/", then a name of at most 63 characters. */
+function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  const name = slash < 0 ? key : key.slice(slash + 1);
+  if (prefix !== undefined && !isHostname(prefix)) return false;
+  return name.length > 0 && name.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name);
 }
 
 /** values.cni (already laid over the profile's defaults) and values.global as a validated CniConfig. */
@@ -75,7 +100,7 @@ export function resolveCniConfig(valuesCni: unknown, valuesGlobal: unknown = {})
     cniBinDir: absolutePath(stringOr(cni.cniBinDir, 'values.cni.cniBinDir', '/opt/cni/bin'), 'values.cni.cniBinDir'),
     cniConfDir: absolutePath(stringOr(cni.cniConfDir, 'values.cni.cniConfDir', '/etc/cni/net.d'), 'values.cni.cniConfDir'),
     cniConfFileName: confFileName,
-    excludeNamespaces: stringList(cni.excludeNamespaces, 'values.cni.excludeNamespaces') ?? ['istio-system', 'kube-system'],
+    excludeNamespaces: excludedNamespaces(cni.excludeNamespaces),
     chained: booleanOr(cni.chained, 'values.cni.chained', true),
     logLevel,
     repair: repairSettings(cni.repair),

@@ -14,6 +14,8 @@ import {
 } from '../../src/render/index.js';
 import { overlay } from '../../src/render/merge.js';
 import { iopWith } from './helpers.js';
+import { resolveCniConfig } from '../../src/render/cniconfig.js';
+import { InvalidSpecError } from '../../src/render/errors.js';
 
 describe('overlay merge', () => {
   it('merges maps key by key with the overlay winning', () => {
@@ -144,5 +146,28 @@ describe('labels', () => {
     expect(componentOf({ metadata: { labels: { 'operator.istio.io/component': 'Other' } } })).to.equal(undefined);
     expect(componentOf({})).to.equal(undefined);
     expect(COMPONENT_NAMES).to.have.length(6);
+  });
+});
+
+describe('values.cni settings the agent uses as Kubernetes names', () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ repair: { brokenPodLabelKey: 'bad key!!' } }, /^values\.cni\.repair\.brokenPodLabelKey: "bad key!!" is not a valid label key/],
+    [{ repair: { brokenPodLabelKey: 'UPPER_prefix.example.com/x' } }, /brokenPodLabelKey/],
+    [{ repair: { brokenPodLabelValue: 'no spaces' } }, /brokenPodLabelValue/],
+    [{ repair: { initContainerName: 'NOT_VALID' } }, /^values\.cni\.repair\.initContainerName: "NOT_VALID" is not a valid container name/],
+    [{ excludeNamespaces: ['kube-system', 'UPPER CASE!'] }, /^values\.cni\.excludeNamespaces\[1\]: "UPPER CASE!" is not a namespace name/],
+    [{ excludeNamespaces: ['a,b'] }, /^values\.cni\.excludeNamespaces\[0\]: "a,b"/],
+  ];
+  for (const [cni, msg] of bad) {
+    it(`refuses ${JSON.stringify(cni)} naming the field`, () => {
+      expect(() => resolveCniConfig(cni)).to.throw(InvalidSpecError).with.property('message').that.matches(msg);
+    });
+  }
+
+  it('accepts prefixed label keys, DNS-1123 names and the defaults', () => {
+    const cfg = resolveCniConfig({ excludeNamespaces: ['istio-system', 'team-a'], repair: { brokenPodLabelKey: 'example.com/broken', initContainerName: 'istio-validation' } });
+    expect(cfg.excludeNamespaces).to.deep.equal(['istio-system', 'team-a']);
+    expect(cfg.repair.brokenPodLabelKey).to.equal('example.com/broken');
+    expect(resolveCniConfig({}).repair.brokenPodLabelKey).to.equal('cni.istio.io/uninitialized');
   });
 });
