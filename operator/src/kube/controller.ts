@@ -73,13 +73,20 @@ export class Controller {
 
   /**
    * Watches a related kind; the mapper names the root keys an event concerns. `urgent` says which events' keys
-   * go ahead of the others in the queue (WorkQueue.add with priority).
+   * go ahead of the others in the queue (WorkQueue.add with priority). With delayMs, the keys are queued that much
+   * later, and every event meanwhile folds into that one pending add: a burst of related changes (say, 2,000
+   * namespaces created) costs one reconcile per key per delay instead of one per change.
    */
-  watch<T extends KubernetesObject>(informer: Informer<T>, map: KeyMapper<T>, urgent?: (obj: T, type: EventType) => boolean): this {
+  watch<T extends KubernetesObject>(informer: Informer<T>, map: KeyMapper<T>, urgent?: (obj: T, type: EventType) => boolean, opts: { delayMs?: number } = {}): this {
     this.informers.push(informer as unknown as Informer);
+    const delay = opts.delayMs ?? 0;
     informer.on((type, obj) => {
       const keys = map(obj, type);
       if (keys.length === 0) return;
+      if (delay > 0) {
+        for (const key of keys) this.queue.addAfter(key, delay);
+        return;
+      }
       const priority = urgent?.(obj, type) ?? false;
       for (const key of keys) this.queue.add(key, priority);
     });

@@ -154,4 +154,18 @@ describe('Controller', () => {
     await advance(5000, 100);
     expect(calls).to.have.length(4);
   });
+
+  it('folds a burst of related events into one reconcile per key when the watch has a delay', async () => {
+    const { c, calls, advance } = setup(() => undefined);
+    let emit: (type: string, obj: unknown) => void = () => undefined;
+    c.watch({ on: (h: (type: string, obj: unknown) => void) => (emit = h) } as never, () => ['ns/tag'], undefined, { delayMs: 1000 });
+    c.start();
+    for (let i = 0; i < 200; i++) {
+      emit('add', { metadata: { name: `ns-${i}` } });
+      if (i % 20 === 0) await advance(50, 50);
+    }
+    await advance(2000, 50);
+    expect(calls.map((x) => x.key)).to.deep.equal(['ns/tag']);
+    await c.stop();
+  });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { RevisionTag, RevisionTagStatus } from '../../src/api/index.js';
-import { buildTagStatus, type TagStatusInput } from '../../src/controllers/revisiontag/status.js';
+import { STATUS_NAMESPACES, buildTagStatus, type TagStatusInput } from '../../src/controllers/revisiontag/status.js';
 import { describeTags, formatTagTable } from '../../src/cli/tag.js';
 import { namespace } from './fixtures.js';
 
@@ -15,7 +15,7 @@ describe('revision tags: status', () => {
     expect(s).to.deep.include({ revision: '1-8-3', namespaces: ['app'], podsNeedingRestart: 3, observedGeneration: 2 });
     expect(s.conditions?.map((c) => [c.type, c.status, c.reason, c.message])).to.deep.equal([
       ['Ready', 'True', 'Serving', 'MutatingWebhookConfiguration istio-revision-tag-prod-stable sends pods to revision 1-8-3'],
-      ['InUse', 'True', 'NamespacesSelected', 'Selected by namespace(s) app; 3 pod(s) there still run a sidecar from another revision'],
+      ['InUse', 'True', 'NamespacesSelected', 'Selected by 1 namespace(s): app; 3 pod(s) there still run a sidecar from another revision'],
     ]);
   });
 
@@ -63,5 +63,17 @@ describe('revision tags: `mizzen tag list`', () => {
     expect(formatTagTable(rows).split('\n')[1]).to.equal('prod-stable 1-8-3 (wants 9-9-9: RevisionNotFound) app,app2');
     const never = tag('1-7-6', 'istio-system', '1-8-3', { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'False', reason: 'NameConflict', message: '', lastTransitionTime: '' }] });
     expect(formatTagTable(describeTags([never], nss)).split('\n')[1]).to.equal('1-7-6 <none> (wants 1-8-3: NameConflict)');
+  });
+});
+
+describe('revision tags: a status bounded however many namespaces use the tag', () => {
+  it('keeps the first 100 namespaces in status.namespaces and the count in InUse', () => {
+    const namespaces = Array.from({ length: 2000 }, (_, i) => `ns-${String(i).padStart(4, '0')}`);
+    const s = buildTagStatus({ tag: 't', generation: 1, previous: undefined, now: new Date(0), revision: 'r', webhookName: 'w', served: 'r', namespaces, podsNeedingRestart: 0 });
+    expect(s.namespaces).to.have.length(STATUS_NAMESPACES);
+    expect(s.namespaces?.[0]).to.equal('ns-0000');
+    const inUse = s.conditions?.find((c) => c.type === 'InUse');
+    expect(inUse?.message).to.match(/^Selected by 2000 namespace\(s\): ns-0000, .* and 1980 more$/);
+    expect(Buffer.byteLength(JSON.stringify(s))).to.be.below(8 * 1024);
   });
 });

@@ -45,6 +45,9 @@ type Mwc = WebhookConfiguration & KubernetesObject;
  * the default tag → status. Level-based: everything is read from caches; nothing is written when nothing
  * changed. When a check fails nothing is applied, so the webhook the tag served before keeps serving.
  */
+/** How long namespace and pod events wait (folding into one reconcile per tag) before the tag is reconciled. */
+const RELATED_DELAY_MS = 1000;
+
 export class RevisionTagReconciler {
   private readonly tags: Informer<Tag>;
   private readonly webhooks: Informer<Mwc>;
@@ -74,8 +77,9 @@ export class RevisionTagReconciler {
     c.watchRoot(this.tags);
     c.watch(this.tags, (t) => this.keys.named(t.metadata?.name));
     c.watch(this.webhooks, (m) => this.keys.forWebhook(m));
-    c.watch(this.namespaces, () => this.keys.all());
-    c.watch(this.pods, (p) => this.keys.forPod(p));
+    // Namespaces and pods come and go in bursts; a tag's status only counts them: batch their events per tag.
+    c.watch(this.namespaces, () => this.keys.all(), undefined, { delayMs: RELATED_DELAY_MS });
+    c.watch(this.pods, (p) => this.keys.forPod(p), undefined, { delayMs: RELATED_DELAY_MS });
     return c;
   }
 

@@ -10,6 +10,9 @@ export const IN_USE = 'InUse';
 export const REASON_SERVING = 'Serving';
 export const REASON_SELECTED = 'NamespacesSelected';
 export const REASON_NOT_SELECTED = 'NoNamespaces';
+/** At most this many namespaces in status.namespaces (sorted, so the first ones), and in the InUse message. */
+export const STATUS_NAMESPACES = 100;
+const MESSAGE_NAMESPACES = 20;
 
 export interface TagStatusInput {
   tag: string;
@@ -41,7 +44,9 @@ function inUseCondition(input: TagStatusInput): ConditionInput {
   const og = input.generation;
   if (input.namespaces.length > 0) {
     const restart = input.podsNeedingRestart > 0 ? `; ${input.podsNeedingRestart} pod(s) there still run a sidecar from another revision` : '';
-    return { type: IN_USE, status: 'True', reason: REASON_SELECTED, message: `Selected by namespace(s) ${input.namespaces.join(', ')}${restart}`, observedGeneration: og };
+    const n = input.namespaces.length;
+    const shown = n > MESSAGE_NAMESPACES ? `${input.namespaces.slice(0, MESSAGE_NAMESPACES).join(', ')} and ${n - MESSAGE_NAMESPACES} more` : input.namespaces.join(', ');
+    return { type: IN_USE, status: 'True', reason: REASON_SELECTED, message: `Selected by ${n} namespace(s): ${shown}${restart}`, observedGeneration: og };
   }
   const labels = input.tag === 'default' ? `istio.io/rev=default or istio-injection=enabled` : `istio.io/rev=${input.tag}`;
   return { type: IN_USE, status: 'False', reason: REASON_NOT_SELECTED, message: `No namespace is labelled ${labels}`, observedGeneration: og };
@@ -51,7 +56,8 @@ function inUseCondition(input: TagStatusInput): ConditionInput {
 export function buildTagStatus(input: TagStatusInput): RevisionTagStatus {
   const conditions: Condition[] = setConditions(input.previous?.conditions, [readyCondition(input), inUseCondition(input)], input.now);
   const status: RevisionTagStatus = {
-    namespaces: input.namespaces,
+    // Bounded: a tag used by thousands of namespaces keeps a status of a few KiB (the count is in InUse).
+    namespaces: input.namespaces.slice(0, STATUS_NAMESPACES),
     podsNeedingRestart: input.podsNeedingRestart,
     observedGeneration: input.generation,
     conditions,
