@@ -9,7 +9,7 @@ import { R } from '../../../operator/src/kube/resources.js';
 import { RENDERED_KINDS } from '../../../operator/src/render/index.js';
 import { e2e } from '../lib/env.js';
 import { kubectl, repoRoot, waitFor } from '../lib/cluster.js';
-import { logTail, metric, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
+import { logTail, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
 
 const exec = promisify(execFile);
 const seedFile = path.join(repoRoot, 'config/samples/install_v1alpha1_istiooperator_seed.yaml');
@@ -108,10 +108,10 @@ describe('IstioOperator controller on a real cluster', function () {
 
   it('makes zero API writes when it reconciles an unchanged IstioOperator again', async function () {
     const before = await writes(op);
-    const reconciles = await metric(op, 'mizzen_reconcile_total');
+    const reconciles = await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator', result: 'success' });
     // An annotation change wakes the controller without changing the spec.
     await kubectl(e2e.kubeconfig, ['annotate', '-n', 'istio-system', 'istiooperator', 'example-istiocontrolplane', `e2e/poke=${Date.now()}`, '--overwrite']);
-    await waitFor('another reconcile', async () => ((await metric(op, 'mizzen_reconcile_total')) ?? 0) > (reconciles ?? 0), 10_000, 50);
+    await waitFor('another reconcile', async () => (await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator', result: 'success' })) > reconciles, 30_000, 50);
     await new Promise((r) => setTimeout(r, 500));
     expect(await writes(op)).to.equal(before);
   });
@@ -120,9 +120,10 @@ describe('IstioOperator controller on a real cluster', function () {
     const before = await writes(op);
     const reconciles = await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator' });
     // A status write bumps the DaemonSet's resourceVersion (and the DaemonSet controller writes it back).
-    await client.mergePatch(R.daemonSet, 'istio-cni-node', 'kube-system', { status: { observedGeneration: 1 } }, 'status');
-    await waitFor('a reconcile after the status change', async () => (await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator' })) > reconciles, 10_000, 50);
-    await waitFor('the queue to drain', async () => (await metricSum(op, 'mizzen_workqueue_depth', { controller: 'istiooperator' })) === 0, 10_000, 50);
+    const misscheduled = ((await ds())?.status as { numberMisscheduled?: number } | undefined)?.numberMisscheduled ?? 0;
+    await client.mergePatch(R.daemonSet, 'istio-cni-node', 'kube-system', { status: { numberMisscheduled: misscheduled + 7 } }, 'status');
+    await waitFor('a reconcile after the status change', async () => (await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator' })) > reconciles, 30_000, 50);
+    await waitFor('the queue to drain', async () => (await metricSum(op, 'mizzen_workqueue_depth', { controller: 'istiooperator' })) === 0, 30_000, 50);
     expect(await writes(op)).to.equal(before);
   });
 

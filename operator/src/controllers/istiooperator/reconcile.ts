@@ -179,13 +179,19 @@ export class IstioOperatorReconciler {
     const result = render(iop);
     const mine = new Set(result.objects.map((o) => identity(o)));
     for (const other of this.olderClaimants(iop)) {
+      const who = keyOf(other);
       let theirs: RenderResult;
       try {
         theirs = render(other);
       } catch {
+        // An older claimant whose spec is invalid right now still holds its revision (its objects stay installed):
+        // taking the revision over would move them to this IstioOperator.
+        const rev = other.spec?.revision;
+        if ((typeof rev === 'string' && rev !== '' ? rev : 'default') === result.revision) {
+          throw new InvalidSpecError('spec.revision', `revision "${result.revision}" is already installed by IstioOperator ${who} (whose spec is invalid at the moment); give this one another spec.revision`);
+        }
         continue;
       }
-      const who = keyOf(other);
       if (theirs.revision === result.revision) {
         throw new InvalidSpecError('spec.revision', `revision "${result.revision}" is already installed by IstioOperator ${who}; give this one another spec.revision`);
       }
