@@ -15,7 +15,7 @@ import {
   remoteSecretClash,
   remoteSecretName,
 } from '../../src/render/remotesecret.js';
-import { planMemberSecrets, requestedMembers } from '../../src/controllers/istiooperator/remotesecrets.js';
+import { KubeconfigReachability, planMemberSecrets, requestedMembers, unlabelledNamesakes } from '../../src/controllers/istiooperator/remotesecrets.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
@@ -141,6 +141,45 @@ describe('remote secrets from the cluster membership', () => {
   it('a remote secret written by the CLI for the same cluster is adopted', () => {
     const cli = remoteSecret({ cluster: 'remote1', namespace: 'external-istiod', kubeconfig: kubeconfig('remote1', 'https://10.0.0.1:6443') });
     expect(plan(iop('all'), members, [cli])?.desired).to.have.length(2);
+  });
+
+  it('a Secret of the remote secret’s name that is not a remote secret is looked up and left alone, with a reason', async () => {
+    const plain: KubernetesObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'istio-remote-secret-remote1', namespace: 'external-istiod' }, data: { password: b64('x') } };
+    const first = plan(iop('all'), members);
+    const asked: string[] = [];
+    const get = (name: string, ns: string): Promise<KubernetesObject | undefined> => {
+      asked.push(`${ns}/${name}`);
+      return Promise.resolve(name === plain.metadata.name ? plain : undefined);
+    };
+    // Ours in the cache (remote2): not asked again; remote1 is in no list: asked.
+    const namesakes = await unlabelledNamesakes(first, [], (s) => s.metadata.name === 'istio-remote-secret-remote2', get);
+    expect(asked).to.deep.equal(['external-istiod/istio-remote-secret-remote1']);
+    expect(namesakes).to.deep.equal([plain]);
+    const p = plan(iop('all'), members, namesakes as KubernetesObject[]);
+    expect(p?.desired.map((s) => s.metadata.name)).to.deep.equal(['istio-remote-secret-remote2']);
+    expect(p?.problems).to.deep.equal(['No remote secret for cluster "remote1": Secret external-istiod/istio-remote-secret-remote1 exists and is not a remote secret (no istio/multiCluster=true label); not overwriting it']);
+  });
+
+  it('a member kubeconfig that does not read its cluster is reported by cluster and server, and its remote secret is still written', async () => {
+    let t = 0;
+    const asked: string[] = [];
+    const reach = new KubeconfigReachability((kc) => {
+      const server = kc.includes('10.0.0.2') ? '10.0.0.2' : '10.0.0.1';
+      asked.push(server);
+      return Promise.resolve(server === '10.0.0.2' ? 'connect ECONNREFUSED 10.0.0.2:6443' : undefined);
+    }, () => t);
+    const p = plan(iop('all'), members);
+    expect(p?.desired).to.have.length(2);
+    expect(await reach.problems(p)).to.deep.equal([
+      'The kubeconfig of cluster "remote2" does not read its cluster at https://10.0.0.2:6443: connect ECONNREFUSED 10.0.0.2:6443; its remote secret is written all the same, and istiod cannot read that cluster until the member Secret is fixed',
+    ]);
+    t = 59_000;
+    await reach.problems(p);
+    expect(asked, 'a working kubeconfig is asked once, a failing one not again within a minute').to.deep.equal(['10.0.0.1', '10.0.0.2']);
+    t = 60_000;
+    await reach.problems(p);
+    expect(asked).to.deep.equal(['10.0.0.1', '10.0.0.2', '10.0.0.2']);
+    expect(await reach.problems(undefined)).to.deep.equal([]);
   });
 
   const invalid: { name: string; annotation: string; spec?: Record<string, unknown>; message: RegExp }[] = [

@@ -43,8 +43,10 @@ export interface Admission {
   /** False when the pod already carried a sidecar (Istio's injector skips those). */
   injected: boolean;
   at: number;
-  /** The request path: the injection URL's path (e.g. /inject/cluster/remote1/net/network1). */
+  /** The request path: the injection URL's path (e.g. /inject/cluster/remote1/net/network1), without the query. */
   path: string;
+  /** The query the API server adds to the webhook URL (`timeout=10s`: the webhook's timeoutSeconds). */
+  query: string;
 }
 
 interface Review {
@@ -108,7 +110,8 @@ export class InjectorReceiver {
         const rq = review.request;
         const md = rq?.object?.metadata ?? {};
         const already = md.annotations?.['sidecar.istio.io/status'] !== undefined;
-        this.calls.push({ name: md.name ?? rq?.name ?? '', namespace: rq?.namespace ?? '', dryRun: rq?.dryRun === true, injected: !already, at: Date.now(), path: req.url ?? '' });
+        const url = new URL(req.url ?? '/', 'https://receiver.invalid');
+        this.calls.push({ name: md.name ?? rq?.name ?? '', namespace: rq?.namespace ?? '', dryRun: rq?.dryRun === true, injected: !already, at: Date.now(), path: url.pathname, query: url.search.replace(/^\?/, '') });
         const response: Record<string, unknown> = { uid: rq?.uid ?? '', allowed: true };
         if (!already) Object.assign(response, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(injectionPatch(review, this.revision))).toString('base64') });
         res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ apiVersion: review.apiVersion ?? 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));

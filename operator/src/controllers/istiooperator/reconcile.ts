@@ -15,7 +15,7 @@ import type { EventSink } from '../../kube/events.js';
 import type { Logger } from '../../util/log.js';
 import { MULTICLUSTER_LABEL } from '../../render/remotesecret.js';
 import { MEMBER_SELECTOR } from '../serviceexport/membership.js';
-import { planMemberSecrets, requestedMembers, type MemberSecretsPlan } from './remotesecrets.js';
+import { KubeconfigReachability, planMemberSecrets, probeKubeconfig, requestedMembers, unlabelledNamesakes, type MemberSecretsPlan } from './remotesecrets.js';
 import { buildStatus, componentReports, statusChanged } from './status.js';
 import { MANAGED_BY_SELECTOR, managedTypes, ownerKeys, typeOf } from './watches.js';
 
@@ -62,6 +62,8 @@ export class IstioOperatorReconciler {
     private readonly now: () => Date = () => new Date(),
     /** Where the cluster-member Secrets live (the operator's namespace), and this cluster's id. */
     private readonly membership: { namespace: string; clusterId?: string | undefined } = { namespace: 'mizzen-system' },
+    /** Whether a member's kubeconfig reads its cluster (reported, never a reason to hold a remote secret back). */
+    private readonly reachability = new KubeconfigReachability(probeKubeconfig),
   ) {
     this.iops = manager.informer<Iop>(R.istioOperator);
     this.members = manager.informer<V1Secret>(R.secret, { namespace: membership.namespace, labelSelector: MEMBER_SELECTOR });
@@ -132,8 +134,15 @@ export class IstioOperatorReconciler {
       const listed = await this.client.list(R.secret, { namespace: ns, labelSelector: `${MULTICLUSTER_LABEL}=true` });
       others.push(...listed.items.filter((s) => ownerKeys(s)[0] !== key));
     }
-    const plan = planMemberSecrets(iop, result, this.members.list(), others, this.membership.clusterId ?? '');
-    const problems = plan?.problems.join('; ') ?? '';
+    let plan = planMemberSecrets(iop, result, this.members.list(), others, this.membership.clusterId ?? '');
+    // A Secret of a member's remote-secret name that is not labelled as one is not in `others`: look it up.
+    const owned = (s: KubernetesObject): boolean => {
+      const l = this.live(s);
+      return l !== undefined && ownerKeys(l)[0] === key;
+    };
+    const namesakes = await unlabelledNamesakes(plan, others, owned, (n, ns) => this.client.get(R.secret, n, ns));
+    if (namesakes.length) plan = planMemberSecrets(iop, result, this.members.list(), [...others, ...namesakes], this.membership.clusterId ?? '');
+    const problems = [...(plan?.problems ?? []), ...(await this.reachability.problems(plan))].join('; ');
     if (problems !== (this.reported.get(key) ?? '')) {
       if (problems) {
         this.events.emit(iop, 'Warning', 'RemoteSecrets', problems);
