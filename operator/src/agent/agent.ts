@@ -2,7 +2,8 @@
 //   probes → pod informer (this node's pods) synced → plugin socket listening → install-cni completed
 //   → ready (/readyz) → node taint cni.istio.io/not-ready removed → repair/drift controller started.
 // So the plugin is only in the CNI configuration while someone answers it, and repair only acts on a synced
-// cache. SIGTERM undoes it in reverse: our conflist entry and binary are removed, the socket closed.
+// cache. SIGTERM undoes it: our conflist entry (the primary CNI's file written back as it was) and binary go
+// first, then the repair controller, the socket and the informer stop.
 import path from 'node:path';
 import { ConfigError } from '../config/index.js';
 import { describeListenError, loadKubeConfig } from '../config/kubeconfig.js';
@@ -150,8 +151,10 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       notReady = 'stopping';
-      await controller.stop();
+      // Our entry leaves the CNI configuration first, while the socket still answers the plugin: the kubelet
+      // gives the pod terminationGracePeriodSeconds, and a slow controller stop must not spend them.
       await installer.uninstall().catch((err: unknown) => log.error('Could not remove mizzen-cni from the CNI configuration', { error: errorMessage(err) }));
+      await controller.stop();
       await socket.stop();
       await informer.stop();
       await probes.stop();

@@ -119,3 +119,20 @@ export function hasEntryLast(file: ConfFile, entry: JsonObject): boolean {
   const plugins = doc && Array.isArray(doc.plugins) ? (doc.plugins as unknown[]) : [];
   return plugins.length > 0 && sameJson(plugins[plugins.length - 1], entry) && plugins.filter(isOurEntry).length === 1;
 }
+
+/**
+ * Whether `original` (the primary CNI's file as it was before we inserted, under its own name) is `current` without
+ * our entry: then uninstall writes `original` back byte for byte instead of re-rendering `current`. False when the
+ * primary CNI changed anything else since (its change wins; uninstall only removes our entry then).
+ */
+export function isOriginalOf(original: ConfFile, current: ConfFile): boolean {
+  const stripped = planRemove(current);
+  if (stripped === undefined) return false;
+  try {
+    if (planRemove(original) !== undefined) return false;
+    const inserted = planInsert(original, { type: PLUGIN_TYPE });
+    return inserted !== undefined && inserted.name === current.name && planRemove({ name: inserted.name, content: inserted.content }) === stripped;
+  } catch {
+    return false;
+  }
+}

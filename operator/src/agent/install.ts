@@ -1,14 +1,17 @@
 // install-cni: copies the mizzen-cni executable into cniBinDir, chains it at the end of the primary CNI's network
 // configuration in cniConfDir, keeps it there (fs.watch on the directory plus a periodic check, so a primary
 // CNI that rewrites its file gets our entry back within a second) and removes exactly our entry on uninstall.
+// Before each insert the primary CNI's file is kept as it was (`.<name>.mizzen-original` next to it: hidden, and
+// an extension no runtime loads), so uninstall writes those bytes back — formatting, key order and a `.conf` we
+// wrapped included — unless the primary CNI changed the file since, when only our entry is taken out.
 // The file edits themselves are pure (conflist.ts); every write is a rename of a complete temporary file, so a
-// runtime never reads a half-written configuration.
+// runtime never reads a half-written configuration, and keeps the file's mode.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../util/log.js';
-import { type ConfFile, type JsonObject, isConfFileName, pickConfFile, planInsert, planRemove } from './conflist.js';
+import { type ConfFile, type JsonObject, isConfFileName, isOriginalOf, pickConfFile, planInsert, planRemove } from './conflist.js';
 import { PLUGIN_TYPE } from './protocol.js';
 
 export interface InstallOptions {
@@ -45,6 +48,21 @@ export async function writeAtomic(file: string, content: string | Buffer, mode =
   await fsp.writeFile(tmp, content, { mode });
   await fsp.chmod(tmp, mode);
   await fsp.rename(tmp, file);
+}
+
+const ORIGINAL_SUFFIX = '.mizzen-original';
+
+/** Where the primary CNI's file `name` is kept as it was before our insert. */
+export function originalPath(dir: string, name: string): string {
+  return path.join(dir, `.${name}${ORIGINAL_SUFFIX}`);
+}
+
+async function fileMode(file: string): Promise<number> {
+  try {
+    return (await fsp.stat(file)).mode & 0o7777;
+  } catch {
+    return 0o644;
+  }
 }
 
 async function readConfFiles(dir: string): Promise<ConfFile[]> {
@@ -120,13 +138,44 @@ export class CniInstaller {
       this.report(`ok:${picked.file.name}`, () => undefined);
       return { state: 'unchanged', file: picked.file.name };
     }
-    await writeAtomic(path.join(dir, plan.name), plan.content);
+    await this.keepOriginal(picked.file);
+    await writeAtomic(path.join(dir, plan.name), plan.content, await fileMode(path.join(dir, picked.file.name)));
     if (plan.remove !== undefined) await fsp.rm(path.join(dir, plan.remove), { force: true });
     this.inserts++;
     this.opts.onInsert?.();
     this.report(`ok:${plan.name}`, () => undefined);
     this.opts.log.info('Inserted mizzen-cni into the CNI configuration', { file: path.join(dir, plan.name), ...(plan.remove ? { replaced: plan.remove } : {}) });
     return { state: 'inserted', file: plan.name };
+  }
+
+  /**
+   * Keeps the primary CNI's file as it is now when it has no entry of ours (its own content). One that has (an
+   * earlier agent's insert) keeps the copy made then if that copy is still what it was; a stale copy goes.
+   */
+  private async keepOriginal(file: ConfFile): Promise<void> {
+    const dir = this.opts.cniConfDir;
+    if (planRemove(file) === undefined) {
+      await writeAtomic(originalPath(dir, file.name), file.content, 0o600);
+      return;
+    }
+    if ((await this.originalOf(file)) === undefined) {
+      for (const name of twinNames(file.name)) await fsp.rm(originalPath(dir, name), { force: true });
+    }
+  }
+
+  /** The kept original that `current` is, plus our entry (under its name or, for a wrapped `.conf`, that name). */
+  private async originalOf(current: ConfFile): Promise<ConfFile | undefined> {
+    for (const name of twinNames(current.name)) {
+      let content: string;
+      try {
+        content = await fsp.readFile(originalPath(this.opts.cniConfDir, name), 'utf8');
+      } catch {
+        continue;
+      }
+      const original = { name, content };
+      if (isOriginalOf(original, current)) return original;
+    }
+    return undefined;
   }
 
   private report(state: string, log: () => void): void {
@@ -188,18 +237,34 @@ export class CniInstaller {
     this.debounce = undefined;
   }
 
-  /** Stops watching, removes our entry from every configuration that has one, and removes the binary. */
+  /**
+   * Stops watching, removes our entry from every configuration that has one — by writing back the primary CNI's
+   * own bytes when nothing else changed since our insert — drops the kept originals, and removes the binary.
+   * Returns the files written.
+   */
   async uninstall(): Promise<string[]> {
     this.stopWatching();
     await this.running?.catch(() => undefined);
+    const dir = this.opts.cniConfDir;
     const changed: string[] = [];
-    const files = await readConfFiles(this.opts.cniConfDir).catch((): ConfFile[] => []);
+    const files = await readConfFiles(dir).catch((): ConfFile[] => []);
     for (const f of files) {
       const content = planRemove(f);
       if (content === undefined) continue;
-      await writeAtomic(path.join(this.opts.cniConfDir, f.name), content);
-      changed.push(f.name);
+      const mode = await fileMode(path.join(dir, f.name));
+      const original = await this.originalOf(f);
+      if (original === undefined) {
+        await writeAtomic(path.join(dir, f.name), content, mode);
+        changed.push(f.name);
+        continue;
+      }
+      // A wrapped `.conf` comes back first, then its `.conflist` goes (`.conf` sorts first for a runtime meanwhile).
+      await writeAtomic(path.join(dir, original.name), original.content, mode);
+      if (original.name !== f.name) await fsp.rm(path.join(dir, f.name), { force: true });
+      changed.push(original.name);
     }
+    const names = await fsp.readdir(dir).catch((): string[] => []);
+    for (const n of names) if (n.startsWith('.') && n.endsWith(ORIGINAL_SUFFIX)) await fsp.rm(path.join(dir, n), { force: true });
     await fsp.rm(this.pluginPath, { force: true });
     this.opts.log.info('Removed mizzen-cni from the CNI configuration', { files: changed, plugin: this.pluginPath });
     return changed;
@@ -209,4 +274,9 @@ export class CniInstaller {
   stop(): void {
     this.stopWatching();
   }
+}
+
+/** A file's own name and, for a `.conflist`, the `.conf` it may have been wrapped from. */
+function twinNames(name: string): string[] {
+  return name.endsWith('.conflist') ? [name, name.slice(0, -'list'.length)] : [name];
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { type ConfFile, confProblem, hasEntryLast, isConfFileName, pickConfFile, planInsert, planRemove, pluginEntry, render } from '../../src/agent/conflist.js';
+import { type ConfFile, confProblem, hasEntryLast, isConfFileName, isOriginalOf, pickConfFile, planInsert, planRemove, pluginEntry, render } from '../../src/agent/conflist.js';
 
 const entry = pluginEntry({ agentSocket: '/var/run/mizzen/cni.sock' });
 const bridge = { type: 'bridge', bridge: 'cni0', ipam: { type: 'host-local', subnet: '10.1.0.0/16' } };
@@ -74,6 +74,28 @@ describe('agent conflist edits (pure)', () => {
       expect(planRemove(f('a.conflist', conflist([bridge])))).to.equal(undefined);
       expect(planRemove(f('a.conf', JSON.stringify(bridge)))).to.equal(undefined);
       expect(planRemove(f('a.conflist', 'garbage'))).to.equal(undefined);
+    });
+  });
+
+  describe('recognising the primary CNI\'s own file under our insert', () => {
+    const own = '{"cniVersion": "1.0.0", "name": "k8s",\n "plugins": [{"type": "bridge", "bridge": "cni0"}]}\n';
+    const chained = (orig: ConfFile): ConfFile => {
+      const plan = planInsert(orig, entry)!;
+      return f(plan.name, plan.content);
+    };
+    it('is true for the file we wrote from it, however it was formatted', () => {
+      expect(isOriginalOf(f('a.conflist', own), chained(f('a.conflist', own)))).to.equal(true);
+    });
+    it('is true for a .conf and the .conflist we wrapped it into', () => {
+      const conf = f('a.conf', '{ "cniVersion": "0.4.0", "name": "br", "type": "bridge" }');
+      expect(isOriginalOf(conf, chained(conf))).to.equal(true);
+    });
+    it('is false once the primary CNI changed something else, for another file, or without our entry', () => {
+      const changed = chained(f('a.conflist', own.replace('cni0', 'cni1')));
+      expect(isOriginalOf(f('a.conflist', own), changed)).to.equal(false);
+      expect(isOriginalOf(f('a.conflist', own), { ...chained(f('a.conflist', own)), name: 'b.conflist' })).to.equal(false);
+      expect(isOriginalOf(f('a.conflist', own), f('a.conflist', own))).to.equal(false);
+      expect(isOriginalOf(f('a.conflist', 'garbage'), chained(f('a.conflist', own)))).to.equal(false);
     });
   });
 });

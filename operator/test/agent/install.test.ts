@@ -69,7 +69,7 @@ describe('install-cni', function () {
     fs.writeFileSync(path.join(conf, '10-bridge.conf'), JSON.stringify({ cniVersion: '0.4.0', name: 'br', ...bridge }));
     installer = make();
     expect(await installer.install()).to.equal('10-bridge.conflist');
-    expect(fs.readdirSync(conf).sort()).to.deep.equal(['10-bridge.conflist']);
+    expect(fs.readdirSync(conf).filter((n) => !n.startsWith('.'))).to.deep.equal(['10-bridge.conflist']);
     expect(types('10-bridge.conflist')).to.deep.equal(['bridge', 'mizzen-cni']);
   });
 
@@ -145,5 +145,68 @@ describe('install-cni', function () {
     await new Promise((r) => setTimeout(r, 200));
     expect(types('10-k8s.conflist')).to.deep.equal(['bridge']);
     expect(fs.readdirSync(conf).filter((n) => n.startsWith('.'))).to.deep.equal([]);
+  });
+
+  // Formatted as people and distributions write them: not as JSON.stringify would.
+  const handwritten = '{\n  "cniVersion": "1.0.0",\n  "name": "k8s",\n  "plugins": [\n    {"type": "bridge", "bridge": "cni0",\n     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/24"}]]}},\n    {"type": "portmap", "capabilities": {"portMappings": true}}\n  ]\n}\n';
+
+  it('uninstall writes the primary CNI\'s file back byte for byte, with its mode, and leaves no kept copy', async () => {
+    const file = path.join(conf, '10-k8s.conflist');
+    fs.writeFileSync(file, handwritten, { mode: 0o600 });
+    fs.chmodSync(file, 0o600);
+    installer = make();
+    await installer.install();
+    expect(types('10-k8s.conflist')).to.deep.equal(['bridge', 'portmap', 'mizzen-cni']);
+    expect(fs.statSync(file).mode & 0o777).to.equal(0o600);
+    expect(await installer.uninstall()).to.deep.equal(['10-k8s.conflist']);
+    expect(fs.readFileSync(file, 'utf8')).to.equal(handwritten);
+    expect(fs.statSync(file).mode & 0o777).to.equal(0o600);
+    expect(fs.readdirSync(conf)).to.deep.equal(['10-k8s.conflist']);
+  });
+
+  it('uninstall brings back a wrapped .conf as it was and removes the .conflist', async () => {
+    const single = '{ "cniVersion": "0.4.0", "name": "br", "type": "bridge" }\n';
+    fs.writeFileSync(path.join(conf, '10-bridge.conf'), single);
+    installer = make();
+    await installer.install();
+    expect(await installer.uninstall()).to.deep.equal(['10-bridge.conf']);
+    expect(fs.readdirSync(conf)).to.deep.equal(['10-bridge.conf']);
+    expect(fs.readFileSync(path.join(conf, '10-bridge.conf'), 'utf8')).to.equal(single);
+  });
+
+  it('a new agent on a file an earlier one chained still restores the original bytes', async () => {
+    fs.writeFileSync(path.join(conf, '10-k8s.conflist'), handwritten);
+    installer = make();
+    await installer.install();
+    installer.stop(); // the earlier agent died without uninstalling
+    installer = make();
+    await installer.install();
+    await installer.uninstall();
+    expect(fs.readFileSync(path.join(conf, '10-k8s.conflist'), 'utf8')).to.equal(handwritten);
+  });
+
+  it('keeps what the primary CNI wrote after our insert: its latest file comes back, or only our entry goes', async () => {
+    const file = path.join(conf, '10-k8s.conflist');
+    fs.writeFileSync(file, handwritten);
+    installer = make();
+    await installer.install();
+    // The primary CNI rewrites its file (our entry is re-inserted): uninstall restores that newer file.
+    const newer = handwritten.replace('cni0', 'cni1');
+    fs.writeFileSync(file, newer);
+    await until('our entry back', () => types('10-k8s.conflist').at(-1) === 'mizzen-cni');
+    await installer.uninstall();
+    expect(fs.readFileSync(file, 'utf8')).to.equal(newer);
+    // Changed while our entry stays in (nothing re-inserts): only our entry is removed from that content.
+    installer = make();
+    await installer.install();
+    installer.stop();
+    const edited = JSON.parse(fs.readFileSync(file, 'utf8')) as { plugins: { type: string }[] };
+    edited.plugins.splice(1, 0, { type: 'tuning' });
+    fs.writeFileSync(file, JSON.stringify(edited));
+    installer = make();
+    await installer.install();
+    await installer.uninstall();
+    expect(types('10-k8s.conflist')).to.deep.equal(['bridge', 'tuning', 'portmap']);
+    expect(fs.readdirSync(conf)).to.deep.equal(['10-k8s.conflist']);
   });
 });
