@@ -169,6 +169,11 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
     const chart = path.join(repoRoot, 'charts/mizzen');
     const seedFile = path.join(repoRoot, 'config/samples/install_v1alpha1_istiooperator_seed.yaml');
     let installedAt = 0;
+    let journeyStart = 0;
+
+    after(function () {
+      if (journeyStart) console.log(`    the journey (image, helm install ... uninstall) took ${((Date.now() - journeyStart) / 1000).toFixed(0)}s (load ${loadavg()})`);
+    });
 
     before(async function () {
       this.timeout(30 * 60_000);
@@ -177,6 +182,7 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
         this.skip();
       }
       const t0 = Date.now();
+      journeyStart = t0;
       const archive = await mizzenImage();
       if (!archive) {
         console.log('    skipped: no mizzen image (scripts/image is missing or built nothing under dist/images)');
