@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { KubernetesObject, V1Secret, V1Service } from '@kubernetes/client-node';
-import { checkClusterId, peersFromSecrets } from '../../src/controllers/serviceexport/membership.js';
+import { checkClusterId, holdAtStartup, peersFromSecrets, STARTUP_GRACE_MS, STARTUP_SYNC_WAIT_MS } from '../../src/controllers/serviceexport/membership.js';
 import { exportEvents, mustRecreate, rejectedStatus } from '../../src/controllers/serviceexport/status.js';
 import { managedSliceKey, serviceKeys, sliceKeys, sourceSliceKey } from '../../src/controllers/serviceexport/watches.js';
 import type { Condition } from '../../src/util/conditions.js';
@@ -150,4 +150,23 @@ describe('serviceexport: a rejected derived Service', () => {
     const u = update('ServiceExport', { conditions: planned });
     expect(rejectedStatus(u, planned, 'app/derived-x', error, now)).to.equal(u);
   });
+});
+
+describe('serviceexport: waiting for the peers after a start', () => {
+  const synced = { synced: true, reachable: true };
+  const loading = { synced: false, reachable: true };
+  const down = { synced: false, reachable: false };
+  const cases: { name: string; at: number; peers: { synced: boolean; reachable: boolean }[]; hold: boolean }[] = [
+    { name: 'every peer synced: plan at once', at: 0, peers: [synced, synced], hold: false },
+    { name: 'no peers: plan at once', at: 0, peers: [], hold: false },
+    { name: 'a peer not synced yet, within the grace', at: STARTUP_GRACE_MS - 1, peers: [synced, down], hold: true },
+    { name: 'an unreachable peer after the grace: plan (its services stay frozen, the condition says why)', at: STARTUP_GRACE_MS, peers: [down], hold: false },
+    { name: 'a reachable peer still loading its first LIST after the grace: wait', at: STARTUP_GRACE_MS + 5000, peers: [synced, loading], hold: true },
+    { name: 'a reachable peer that never syncs: plan after the longer wait', at: STARTUP_SYNC_WAIT_MS, peers: [loading], hold: false },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      expect(holdAtStartup(c.at, c.peers)).to.equal(c.hold);
+    });
+  }
 });

@@ -95,6 +95,22 @@ function secretName(s: V1Secret): string {
   return `${s.metadata?.namespace ?? ''}/${s.metadata?.name ?? ''}`;
 }
 
+/** After start, services wait at most this long for the first sync of a peer that cannot be reached. */
+export const STARTUP_GRACE_MS = 10_000;
+/** ...and at most this long for a reachable peer whose first LIST is still loading (thousands of services). */
+export const STARTUP_SYNC_WAIT_MS = 60_000;
+
+/**
+ * Whether services must wait before planning after a start, so that a restart does not flip every import to
+ * "cluster not synced" and back (two status writes per import): while some peer has not loaded its first LIST,
+ * up to STARTUP_GRACE_MS, and up to STARTUP_SYNC_WAIT_MS while that peer answers its probe (a big LIST on a
+ * busy API server takes longer than the grace).
+ */
+export function holdAtStartup(sinceStartMs: number, peers: readonly { synced: boolean; reachable: boolean }[]): boolean {
+  if (sinceStartMs >= STARTUP_SYNC_WAIT_MS) return false;
+  return peers.some((p) => !p.synced && (sinceStartMs < STARTUP_GRACE_MS || p.reachable));
+}
+
 // ---- one peer ------------------------------------------------------------------------------------------------
 
 export interface PeerOptions {

@@ -34,7 +34,7 @@ import {
 import type { Condition } from '../../util/conditions.js';
 import type { Logger } from '../../util/log.js';
 import { ClusterCache, Index } from './cache.js';
-import { Membership, MEMBER_SELECTOR } from './membership.js';
+import { holdAtStartup, Membership, MEMBER_SELECTOR } from './membership.js';
 import { Expectations } from './expectations.js';
 import { exportEvents, mustRecreate, rejectedStatus } from './status.js';
 import { isMcsObject, managedSliceKey, parseKey, serviceKeys, sliceKeys } from './watches.js';
@@ -63,11 +63,6 @@ export interface ServiceExportOptions {
 const MAX_PASSES = 5;
 /** How long a service waits for the events of its own writes before it plans without them. */
 const EXPECTATION_TTL_MS = 5000;
-/**
- * After start, services wait this long at most for the peers' first sync, so that a restart does not flip every
- * import to "cluster not synced" and back.
- */
-const STARTUP_GRACE_MS = 10_000;
 
 type Obj = KubernetesObject;
 type ImportObj = ServiceImport & KubernetesObject;
@@ -232,7 +227,7 @@ export class ServiceExportReconciler {
     if (this.members.sync()) this.enqueueAll();
     const svc = parseKey(key);
     if (!svc.namespace || !svc.name) return;
-    if (Date.now() - this.startedAt < STARTUP_GRACE_MS && this.members.members().some((m) => !m.synced())) return { requeueAfterMs: 1000 };
+    if (holdAtStartup(Date.now() - this.startedAt, this.members.members().map((m) => m.describe()))) return { requeueAfterMs: 1000 };
     // Our last writes are not in the caches yet: their events will bring this key back.
     if (this.expectations.pending(key)) {
       this.log.debug('Waiting for the events of earlier writes', { key, objects: this.expectations.waitingFor(key) });
