@@ -21,7 +21,7 @@ import {
   readable,
   remoteSecret,
   remoteSecretClash,
-  tokenSecretName,
+  tokenSecretGenerateName,
   type RemoteSecretType,
 } from '../render/remotesecret.js';
 import { UserError } from './errors.js';
@@ -110,9 +110,13 @@ async function tokenSecret(remote: KubeClient, o: RemoteSecretOptions, sa: strin
   const secrets = (await remote.list<V1Secret & KubernetesObject>(R.secret, { namespace: o.namespace, fieldSelector: `type=${SA_TOKEN_TYPE}` })).items;
   const found = usableTokenSecret(secrets, sa);
   if (found) return found;
-  const name = tokenSecretName(sa);
-  if (!secrets.some((s) => s.metadata?.name === name)) {
-    await remote.create<V1Secret & KubernetesObject>({ apiVersion: 'v1', kind: 'Secret', type: SA_TOKEN_TYPE, metadata: { name, namespace: o.namespace, annotations: { [SA_NAME_ANNOTATION]: sa } } });
+  // One of ours the token controller has not filled yet (a run interrupted while waiting) is waited for, not doubled.
+  const generateName = tokenSecretGenerateName(sa);
+  const pending = secrets.find((s) => s.metadata?.name?.startsWith(generateName) && s.metadata.annotations?.[SA_NAME_ANNOTATION] === sa && !s.metadata.deletionTimestamp);
+  let name = pending?.metadata?.name ?? '';
+  if (!pending) {
+    const made = await remote.create<V1Secret & KubernetesObject>({ apiVersion: 'v1', kind: 'Secret', type: SA_TOKEN_TYPE, metadata: { generateName, namespace: o.namespace, annotations: { [SA_NAME_ANNOTATION]: sa } } });
+    name = made.metadata?.name ?? '';
     created.name = name;
     io.err(`Created token Secret ${o.namespace}/${name} for ServiceAccount ${sa} in the remote cluster\n`);
   }

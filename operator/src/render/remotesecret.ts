@@ -32,9 +32,14 @@ export function remoteSecretName(cluster: string, type: RemoteSecretType = 'remo
   return type === 'remote' ? `${REMOTE_SECRET_PREFIX}${cluster}` : CONFIG_SECRET_NAME;
 }
 
-/** The name of the token Secret created for a ServiceAccount that has none. */
-export function tokenSecretName(serviceAccount: string): string {
-  return `${serviceAccount}-istio-remote-secret-token`;
+/**
+ * The generateName of the token Secret created for a ServiceAccount that has none: istioctl's name and a suffix
+ * the API server picks. A legacy token's claims are the namespace, the ServiceAccount's name and uid and the
+ * Secret's name, and an RSA signature of the same claims is the same: a token Secret created again under the same
+ * name carries the same token, so deleting it and running again would not rotate the credential.
+ */
+export function tokenSecretGenerateName(serviceAccount: string): string {
+  return `${serviceAccount}-istio-remote-secret-token-`;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

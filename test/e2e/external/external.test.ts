@@ -101,6 +101,13 @@ async function statusOf(client: KubeClient, t: typeof R.pod, namespace?: string)
   }
 }
 
+/** The name of the token Secret `remote-secret create` says it created (istioctl's name and a generated suffix). */
+function createdTokenSecret(stderr: string): string {
+  const m = /Created token Secret external-istiod\/(istio-reader-service-account-istio-remote-secret-token-[a-z0-9]{5}) for ServiceAccount istio-reader-service-account/.exec(stderr);
+  if (!m?.[1]) throw new Error(`no token Secret created, stderr:\n${stderr}`);
+  return m[1];
+}
+
 /** The kubeconfig inside a printed remote secret. */
 function kubeconfigOf(printed: string, key: string): string {
   const doc = YAML.parse(printed) as { stringData?: Record<string, string> };
@@ -118,6 +125,7 @@ describe('external control plane (two clusters, one operator each)', function ()
   let remoteOp: OperatorProcess | undefined;
   let receiver: InjectorReceiver;
   let readerKubeconfig = '';
+  let readerTokenSecret = '';
   /** The receiver's CA: what istiod would patch into the webhooks it serves. */
   let receiverCa = '';
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mizzen-external-'));
@@ -210,8 +218,8 @@ describe('external control plane (two clusters, one operator each)', function ()
     const r = await mizzen(remoteKubeconfig, ['remote-secret', 'create', '--kubeconfig', remoteKubeconfig, '--name', CLUSTER, '--namespace', NS, '--apply-to', e2e.kubeconfig]);
     console.log(`      remote-secret create ${Date.now() - t0} ms`);
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stderr).to.match(/Created token Secret external-istiod\/istio-reader-service-account-istio-remote-secret-token/);
-    const token = await remote.get<Secret>(R.secret, 'istio-reader-service-account-istio-remote-secret-token', NS);
+    readerTokenSecret = createdTokenSecret(r.stderr);
+    const token = await remote.get<Secret>(R.secret, readerTokenSecret, NS);
     expect(token?.type).to.equal('kubernetes.io/service-account-token');
     const live = await ext.get<Secret>(R.secret, `istio-remote-secret-${CLUSTER}`, NS);
     expect(live?.metadata?.labels).to.include({ 'istio/multiCluster': 'true' });
@@ -269,6 +277,35 @@ describe('external control plane (two clusters, one operator each)', function ()
     }, 30_000, 250);
     expect(pod.metadata?.labels?.['istio.io/rev']).to.equal('default');
     expect(receiver.calls.slice(before).some((c) => c.namespace === 'app-tagged' && c.path === `/inject/cluster/${CLUSTER}/net/network1`)).to.equal(true);
+  });
+
+  it('rotating the token: with its token Secret deleted, remote-secret create makes a new one and rewrites the remote secret; the old token is refused', async function () {
+    const old = readerKubeconfig;
+    await remote.delete(R.secret, readerTokenSecret, NS);
+    await waitFor('the old token Secret to be gone', async () => (await remote.get(R.secret, readerTokenSecret, NS)) === undefined, 30_000, 100);
+    const t0 = Date.now();
+    const r = await mizzen(remoteKubeconfig, ['remote-secret', 'create', '--kubeconfig', remoteKubeconfig, '--name', CLUSTER, '--namespace', NS, '--apply-to', e2e.kubeconfig]);
+    console.log(`      remote-secret create (rotation) ${Date.now() - t0} ms`);
+    expect(r.code, r.stderr).to.equal(0);
+    const rotated = createdTokenSecret(r.stderr);
+    expect(rotated, 'a token Secret of another name: the same name would carry the same token').to.not.equal(readerTokenSecret);
+    readerTokenSecret = rotated;
+    readerKubeconfig = kubeconfigOf(r.stdout, CLUSTER);
+    expect(readerKubeconfig).to.not.equal(old);
+    const live = await ext.get<Secret>(R.secret, `istio-remote-secret-${CLUSTER}`, NS);
+    expect(Buffer.from(live?.data?.[CLUSTER] ?? '', 'base64').toString('utf8')).to.equal(readerKubeconfig);
+    const fresh = await clientFromText(readerKubeconfig);
+    const stale = await clientFromText(old);
+    try {
+      expect(await statusOf(fresh, R.pod)).to.equal(200);
+      // The API server may cache a token's success for a few seconds: wait for the refusal, and print how long.
+      const t1 = Date.now();
+      await waitFor('the old token to be refused', async () => (await statusOf(stale, R.pod)) === 401, 30_000, 250);
+      console.log(`      old token refused ${Date.now() - t1} ms after the rotation`);
+    } finally {
+      fresh.close();
+      stale.close();
+    }
   });
 
   describe('bad input: a clear error, nothing half-written', function () {
