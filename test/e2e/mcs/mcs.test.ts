@@ -6,9 +6,9 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ClusterProperty } from '../../../operator/src/api/index.js';
 import { R } from '../../../operator/src/kube/resources.js';
 import { e2e } from '../lib/env.js';
-import { clusterCmd, sleep, waitFor } from '../lib/cluster.js';
+import { clusterCmd, waitFor } from '../lib/cluster.js';
 import { ensureSecondCluster, second, teardownSecondCluster } from '../lib/multicluster.js';
-import { logTail, startOperatorProcess, type OperatorProcess } from '../lib/operator.js';
+import { logTail, metricSum, startOperatorProcess, waitForReconcile, type OperatorProcess } from '../lib/operator.js';
 import {
   addresses,
   condition,
@@ -44,6 +44,8 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
   let c0: Member;
   let c1: Member;
   const ops: OperatorProcess[] = [];
+  /** The running operator of each member, by cluster id. */
+  const opOf = new Map<string, OperatorProcess>();
   /** ClusterProperties that existed before the suite, restored after it. */
   const savedProperties = new Map<Member, Property | undefined>();
   const figures: string[] = [];
@@ -53,7 +55,18 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
       MIZZEN_PEER_PROBE_INTERVAL: '500ms',
     });
     ops.push(op);
+    opOf.set(m.id, op);
     return op;
+  }
+
+  /** The serviceexport controller's reconcile counts of these members' operators, now. */
+  async function reconcileCounts(...members: Member[]): Promise<number[]> {
+    return Promise.all(members.map((m) => metricSum(opOf.get(m.id)!, 'mizzen_reconcile_total', { controller: 'serviceexport' })));
+  }
+
+  /** Evidence that the operators looked: each reconciled since `since` and has drained its queue. */
+  async function looked(members: Member[], since: number[]): Promise<void> {
+    await Promise.all(members.map((m, i) => waitForReconcile(opOf.get(m.id)!, 'serviceexport', since[i]!)));
   }
 
   before(async function () {
@@ -215,6 +228,7 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
   });
 
   it('an ExternalName Service is not exported: Valid=False InvalidServiceType, and no import anywhere', async function () {
+    const since = await reconcileCounts(c0, c1);
     await c0.apply(service(NS, 'ext', { type: 'ExternalName', externalName: 'example.com', selector: undefined, ports: [] }));
     await c0.apply(serviceExport(NS, 'ext'));
     const ex = await waitFor('the ExternalName export to be judged', async () => {
@@ -224,7 +238,8 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
     expect(condition(ex, 'Valid')).to.include({ status: 'False', reason: 'InvalidServiceType' });
     expect(condition(ex, 'Ready')).to.include({ status: 'False', reason: 'Failed' });
     expect(condition(ex, 'Conflict')).to.equal(undefined);
-    await sleep(1500);
+    // Both operators reconciled after the export was made (c1 through its watch of c0) and have nothing queued.
+    await looked([c0, c1], since);
     expect(await c0.getImport(NS, 'ext')).to.equal(undefined);
     expect(await c1.getImport(NS, 'ext')).to.equal(undefined);
   });
@@ -360,11 +375,13 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
   });
 
   it('a namespace that does not exist in a cluster gets no import there', async function () {
+    const since = await reconcileCounts(c1);
     await c0.apply(deployment(NS_C0_ONLY, 'solo', 1));
     await c0.apply(service(NS_C0_ONLY, 'solo'));
     await c0.apply(serviceExport(NS_C0_ONLY, 'solo'));
     await importIn(c0, 'solo', undefined, NS_C0_ONLY);
-    await sleep(1000);
+    // c1 saw c0's export (its reconcile count moved) and has nothing left queued.
+    await looked([c1], since);
     expect(await c1.getImport(NS_C0_ONLY, 'solo')).to.equal(undefined);
     // Once the namespace appears, the import follows.
     await c1.ensureNamespace(NS_C0_ONLY);
@@ -428,9 +445,11 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
         expect(condition(imp, 'ClustersSynced')?.message).to.contain('"c1"');
         expect(imp.status?.clusters).to.deep.equal([{ cluster: 'c0' }, { cluster: 'c1' }]);
         // c0's own endpoints still propagate in c0 while c1 is away.
+        const since = await reconcileCounts(c0);
         await c0.scale(NS, 'multi', 3);
         await slicesMirror(c0, c0, 'multi', 3);
-        await sleep(2000);
+        // c0 reconciled after the scale and has nothing left queued: it has acted on c1 being away.
+        await looked([c0], since);
         expect((await c0.importedSlices(NS, 'multi', 'c1')).map((s) => s.metadata?.name).sort()).to.deep.equal(before);
         expect(isTrue(await c0.getImport(NS, 'multi'), 'Ready')).to.equal(true);
       } finally {
