@@ -22,6 +22,7 @@ import { isRecord } from './json.js';
 import { isDns1123Label } from './checks.js';
 import { ownerOf, type Owner } from './labels.js';
 import { withProfile } from './profiles.js';
+import { checkValueTypes } from './valuetypes.js';
 import type { IstioOperator, IstioOperatorSpec, K8sSettings } from './types.js';
 import { ISTIO_HUB, ISTIO_TAG, MIZZEN_HUB, MIZZEN_IMAGE, MIZZEN_VERSION } from './version.js';
 
@@ -238,6 +239,7 @@ export function resolveInstall(iop: IstioOperator): Install {
   const rawSpec: unknown = iop.spec;
   if (rawSpec !== undefined && !isRecord(rawSpec)) throw new InvalidSpecError('spec', 'must be an object');
   const spec = withProfile(iop.spec ?? {});
+  checkValueTypes(spec as Record<string, unknown>);
   const revision = resolveRevision(spec.revision);
   const suffix = revision === undefined ? '' : `-${revision}`;
   const values = record(spec.values, 'spec.values');

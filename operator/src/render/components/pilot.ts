@@ -1,5 +1,6 @@
 // The pilot component: istiod for this revision (Istio 1.11's istio-control/istio-discovery chart, without the
 // HPA, PDB, telemetry EnvoyFilters and validation webhook).
+import { integerValue } from '../valuetypes.js';
 import { scalarText } from '../checks.js';
 import { isRecord } from '../json.js';
 import { applyServiceSettings, applyWorkloadSettings } from '../k8s.js';
@@ -117,7 +118,7 @@ function istiodDeployment(install: Install): KubernetesObject {
     kind: 'Deployment',
     metadata: meta(install, 'Pilot', `istiod${s}`, ns, labels),
     spec: {
-      replicas: Number.isInteger(replicas) ? replicas : 1,
+      replicas: integerValue(replicas) ?? 1,
       selector: { matchLabels: selectorLabels(install) },
       strategy: { rollingUpdate: { maxSurge: '100%', maxUnavailable: '25%' } },
       template: {
