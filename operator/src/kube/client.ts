@@ -2,6 +2,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { ApiError, FencedError, type StatusDetails } from './errors.js';
+import { encodeBody } from './applybody.js';
 import { loadKubeConfig } from '../config/kubeconfig.js';
 import { type ResourceType, knownResource, resourcePath } from './resources.js';
 
@@ -149,7 +150,7 @@ export class KubeClient {
     for (const [k, v] of Object.entries(auth.headers ?? {})) if (typeof v === 'string') headers[k] = v;
     let payload: string | undefined;
     if (opts.body !== undefined) {
-      payload = JSON.stringify(opts.body);
+      payload = encodeBody(opts.body, opts.contentType);
       headers['Content-Type'] = opts.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
