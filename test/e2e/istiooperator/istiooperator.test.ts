@@ -112,7 +112,7 @@ describe('IstioOperator controller on a real cluster', function () {
     // An annotation change wakes the controller without changing the spec.
     await kubectl(e2e.kubeconfig, ['annotate', '-n', 'istio-system', 'istiooperator', 'example-istiocontrolplane', `e2e/poke=${Date.now()}`, '--overwrite']);
     await waitFor('another reconcile', async () => (await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator', result: 'success' })) > reconciles, 30_000, 50);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor('the queue to drain', async () => (await metricSum(op, 'mizzen_workqueue_depth', { controller: 'istiooperator' })) === 0, 30_000, 50);
     expect(await writes(op)).to.equal(before);
   });
 
