@@ -337,9 +337,14 @@ export class LeaderElector {
     }
   }
 
-  /** A retry period, or less when the observed holder's lease runs out sooner. */
+  /**
+   * A retry period, or less when the observed holder's lease runs out sooner. Once it has run out, a failed
+   * attempt (the API server unreachable, a conflict) waits a full retry period: retrying at once would send a
+   * request every few milliseconds for as long as the outage lasts.
+   */
   private nextAttemptDelay(): number {
     const expiresIn = this.observedAt + this.observedDurationMs - this.clock.now();
+    if (expiresIn <= 0) return this.retryPeriodMs;
     return Math.max(10, Math.min(this.retryPeriodMs, expiresIn + 5));
   }
 

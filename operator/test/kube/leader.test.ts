@@ -18,6 +18,8 @@ class FakeLeaseStore {
   nextReplaceLatencyMs?: number;
   /** Requests sent and not yet answered. */
   pending = 0;
+  /** Requests sent. */
+  calls = 0;
   fault: Fault = 'ok';
   /** Every successful write: clock time and holder. */
   readonly writes: { at: number; holder: string | null | undefined }[] = [];
@@ -58,6 +60,7 @@ class FakeLeaseStore {
   private call<T>(faultFor: () => Fault, op: () => T, latencyMs = this.latencyMs): Promise<T> {
     const fault = faultFor();
     return new Promise<T>((resolve, reject) => {
+      this.calls++;
       if (fault === 'hang') return;
       this.pending++;
       this.clock.setTimeout(() => {
@@ -203,6 +206,21 @@ describe('LeaderElector', () => {
     expect(a.elector.isLeader()).to.equal(true);
     expect(a.events.map((e) => e.what)).to.deep.equal(['started', 'lost', 'started']);
     expect(store.lease?.spec?.holderIdentity).to.equal('a');
+  });
+
+  it('campaigns every retry period while the API server is unreachable, not every few milliseconds', async () => {
+    const a = candidate(store, clock, 'a');
+    stops.push(a);
+    await run(clock, 100, [a]);
+    store.fault = 'refused';
+    // Past the renew deadline and the lease duration: a candidate now, its own old Lease long expired.
+    await run(clock, 20_000, [a], 5);
+    const before = store.calls;
+    await run(clock, 20_000, [a], 5);
+    const perMinute = (store.calls - before) * 3;
+    console.log(`      ${perMinute} requests a minute while the API server refuses connections (retry period ${opts.retryPeriodMs} ms)`);
+    expect(perMinute).to.be.at.most(60_000 / opts.retryPeriodMs + 3);
+    expect(a.elector.isLeader()).to.equal(false);
   });
 
   it('ends leading on a forward clock jump past the deadline (a suspended process) before sending anything', async () => {
