@@ -82,6 +82,9 @@ func Exchange(socket string, req Request, timeout time.Duration, run func([]Step
 		}
 		var m message
 		if err := json.Unmarshal(line, &m); err != nil {
+			if json.Valid(line) {
+				return Response{}, &UnreachableError{Reason: "the agent's answer is neither a program nor a result: " + err.Error()}
+			}
 			return Response{}, &UnreachableError{Reason: "the agent's answer is not JSON: " + err.Error()}
 		}
 		if m.Run != nil && m.OK == nil {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Env is the CNI_* environment of one invocation.
@@ -44,6 +46,42 @@ type Deps struct {
 }
 
 const defaultTimeoutSeconds = 30.0
+
+// maxTimeoutSeconds bounds timeoutSeconds: far above any runtime's own CNI timeout, far below what overflows a
+// time.Duration (a larger value used to become a negative timeout, failing every command at once).
+const maxTimeoutSeconds = 3600.0
+
+// defaultSocket is DefaultSocketPath (tests point it elsewhere).
+var defaultSocket = DefaultSocketPath
+
+// maxQuoted bounds a value quoted in a message (a 100 KB cniVersion must not make a 200 KB error).
+const maxQuoted = 256
+
+// truncate cuts s to maxQuoted bytes (on a rune boundary), saying its full length.
+func truncate(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
+}
+
+// quote is s as a JSON string, cut to maxQuoted bytes (on a rune boundary) with the full length said.
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		b, _ := json.Marshal(s)
+		return string(b)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	b, _ := json.Marshal(s[:cut])
+	return fmt.Sprintf("%s… (%d bytes)", b, len(s))
+}
 
 func latestVersion() string { return SupportedVersions[len(SupportedVersions)-1] }
 
@@ -99,12 +137,18 @@ func parseNetConf(stdin []byte) (netConf, *pluginError) {
 		if !ok {
 			return conf, perr(codeInvalidConfig, "mizzen-cni: agentSocket must be a string")
 		}
+		if str != "" && !filepath.IsAbs(str) {
+			return conf, perr(codeInvalidConfig, "mizzen-cni: agentSocket must be an absolute path, not %s", quote(str))
+		}
 		conf.AgentSocket = str
 	}
 	if t, present := obj["timeoutSeconds"]; present {
 		n, ok := t.(float64)
 		if !ok || !(n > 0) {
 			return conf, perr(codeInvalidConfig, "mizzen-cni: timeoutSeconds must be a positive number")
+		}
+		if n > maxTimeoutSeconds {
+			return conf, perr(codeInvalidConfig, "mizzen-cni: timeoutSeconds must be at most %g, not %g", maxTimeoutSeconds, n)
 		}
 		conf.TimeoutSeconds = n
 	}
@@ -257,7 +301,7 @@ func (c *context) timeout() time.Duration {
 
 // ask runs one exchange; an unreachable agent is a CNI error (11, or 50 for STATUS) naming the socket.
 func (c *context) ask(req Request) (Response, *pluginError) {
-	res, err := Exchange(c.socket, req, c.timeout(), func(steps []Step) []StepResult { return c.deps.Exec(c.env.Netns, steps) })
+	res, err := Exchange(c.socket, req, c.timeout(), c.runProgram)
 	if err != nil {
 		var u *UnreachableError
 		if errors.As(err, &u) {
@@ -271,11 +315,43 @@ func (c *context) ask(req Request) (Response, *pluginError) {
 	return res, nil
 }
 
-func agentFailure(res Response) *pluginError {
+// agentFailure is the agent's refusal as a CNI error; one without a code (or a negative one) or without a message
+// still fails with a code and a message that says so.
+func (c *context) agentFailure(command string, res Response) *pluginError {
 	if res.OK {
 		return nil
 	}
-	return &pluginError{code: res.Code, msg: res.Msg, details: res.Details}
+	e := &pluginError{code: res.Code, msg: res.Msg, details: res.Details}
+	if e.code < 1 {
+		e.code = codeRedirectFailed
+	}
+	if strings.TrimSpace(e.msg) == "" {
+		e.msg = fmt.Sprintf("mizzen-cni: the mizzen node agent at %s refused %s without saying why (code %d)", c.socket, command, res.Code)
+	}
+	return e
+}
+
+// runProgram runs the agent's program through the executor, which is never asked to run a tool outside the
+// allow-list nor to enter the netns for an empty program: the steps before a forbidden one run, and the forbidden
+// one fails (code -1, naming it) as if it had been run, so the program stops there.
+func (c *context) runProgram(steps []Step) []StepResult {
+	allowed := steps
+	var refusal *StepResult
+	for i, s := range steps {
+		if !allowedTool.MatchString(s.Tool) {
+			allowed = steps[:i]
+			refusal = &StepResult{Code: -1, Stderr: fmt.Sprintf("mizzen-cni runs only iptables, ip6tables, ip and nft programs, not %s", quote(s.Tool))}
+			break
+		}
+	}
+	results := []StepResult{}
+	if len(allowed) > 0 {
+		results = c.deps.Exec(c.env.Netns, allowed)
+	}
+	if refusal != nil && len(results) == len(allowed) && (len(results) == 0 || results[len(results)-1].Code == 0) {
+		results = append(results, *refusal)
+	}
+	return results
 }
 
 // prevResultOut is prevResult as the runtime gave it (with the conf's cniVersion when it has none).
@@ -314,13 +390,14 @@ func (c *context) add() (Output, *pluginError) {
 	if e != nil {
 		return Output{}, e
 	}
-	if e := agentFailure(res); e != nil {
+	if e := c.agentFailure("ADD", res); e != nil {
 		return Output{}, e
 	}
 	return Output{Stdout: out}, nil
 }
 
 func (c *context) check() (Output, *pluginError) {
+	const command = "CHECK"
 	if CompareVersions(c.conf.CniVersion, "0.4.0") < 0 {
 		return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: CHECK is not defined for cniVersion %s (0.4.0 or later)", c.conf.CniVersion)
 	}
@@ -338,7 +415,7 @@ func (c *context) check() (Output, *pluginError) {
 	if e != nil {
 		return Output{}, e
 	}
-	return Output{}, agentFailure(res)
+	return Output{}, c.agentFailure(command, res)
 }
 
 // del never fails: the netns dies with its rules, and a failing DEL would keep the pod from being deleted.
@@ -351,13 +428,14 @@ func (c *context) del() (Output, *pluginError) {
 	if e != nil {
 		return Output{Stderr: fmt.Sprintf("mizzen-cni: DEL did not clean %s: %s\n", c.env.Netns, e.msg)}, nil
 	}
-	if !res.OK {
-		return Output{Stderr: fmt.Sprintf("mizzen-cni: DEL left rules in %s: %s\n", c.env.Netns, res.Msg)}, nil
+	if e := c.agentFailure("DEL", res); e != nil {
+		return Output{Stderr: fmt.Sprintf("mizzen-cni: DEL left rules in %s: %s\n", c.env.Netns, e.msg)}, nil
 	}
 	return Output{}, nil
 }
 
 func (c *context) status() (Output, *pluginError) {
+	const command = "STATUS"
 	if CompareVersions(c.conf.CniVersion, "1.1.0") < 0 {
 		return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: STATUS is not defined for cniVersion %s (1.1.0 or later)", c.conf.CniVersion)
 	}
@@ -365,7 +443,7 @@ func (c *context) status() (Output, *pluginError) {
 	if e != nil {
 		return Output{}, e
 	}
-	return Output{}, agentFailure(res)
+	return Output{}, c.agentFailure(command, res)
 }
 
 func (c *context) dispatch() (Output, *pluginError) {
@@ -385,8 +463,7 @@ func (c *context) dispatch() (Output, *pluginError) {
 		}
 		return Output{}, nil
 	default:
-		cmd, _ := json.Marshal(c.env.Command)
-		return Output{}, perr(codeInvalidEnv, "mizzen-cni: unknown CNI_COMMAND %s (VERSION, ADD, CHECK, DEL, STATUS, GC)", cmd)
+		return Output{}, perr(codeInvalidEnv, "mizzen-cni: unknown CNI_COMMAND %s (VERSION, ADD, CHECK, DEL, STATUS, GC)", quote(c.env.Command))
 	}
 }
 
@@ -413,14 +490,14 @@ func Run(env Env, stdin []byte, deps Deps) (out Output) {
 		var raw map[string]json.RawMessage
 		if json.Unmarshal(stdin, &raw) == nil {
 			if r, ok := raw["cniVersion"]; ok {
-				v = string(r)
+				v = truncate(string(r))
 			}
 		}
 		return failure(cniVersion, perr(codeIncompatibleVersion, "mizzen-cni does not support cniVersion %s; it supports %s", v, strings.Join(SupportedVersions, ", ")))
 	}
 	socket := conf.AgentSocket
 	if socket == "" {
-		socket = DefaultSocketPath
+		socket = defaultSocket
 	}
 	c := &context{conf: conf, env: env, deps: deps, socket: socket}
 	res, e := c.dispatch()

@@ -18,9 +18,11 @@ type stubAgent struct {
 	reports  []Report
 	// script answers a request: programs to send (each answered by a report), then the final response.
 	script func(Request) ([][]Step, map[string]any)
+	// talk, when set, holds the rest of the conversation instead of script (raw lines, early close, ...).
+	talk func(req Request, c net.Conn, r *bufio.Reader)
 }
 
-func startAgent(t *testing.T, script func(Request) ([][]Step, map[string]any)) *stubAgent {
+func startAgent(t testing.TB, script func(Request) ([][]Step, map[string]any)) *stubAgent {
 	t.Helper()
 	a := &stubAgent{socket: filepath.Join(t.TempDir(), "cni.sock"), script: script}
 	l, err := net.Listen("unix", a.socket)
@@ -49,6 +51,10 @@ func (a *stubAgent) serve(c net.Conn) {
 	}
 	var req Request
 	_ = json.Unmarshal(line, &req)
+	if a.talk != nil {
+		a.talk(req, c, r)
+		return
+	}
 	a.requests = append(a.requests, req)
 	programs, final := a.script(req)
 	for _, p := range programs {
@@ -260,6 +266,10 @@ func TestConfigurationAndEnvironmentErrors(t *testing.T) {
 		{"prevResult not an object", env("ADD"), `{"cniVersion":"1.0.0","prevResult":3}`, 7, "mizzen-cni: prevResult must be an object"},
 		{"agentSocket not a string", env("ADD"), `{"cniVersion":"1.0.0","agentSocket":1}`, 7, "mizzen-cni: agentSocket must be a string"},
 		{"bad timeout", env("ADD"), `{"cniVersion":"1.0.0","timeoutSeconds":0}`, 7, "mizzen-cni: timeoutSeconds must be a positive number"},
+		// Beyond ~9.2e9 s the timeout used to overflow into a negative one: every command failed at once.
+		{"huge timeout", env("ADD"), `{"cniVersion":"1.0.0","timeoutSeconds":1e300}`, 7, "mizzen-cni: timeoutSeconds must be at most 3600, not 1e+300"},
+		{"relative socket", env("ADD"), `{"cniVersion":"1.0.0","agentSocket":"../run/cni.sock"}`, 7, `mizzen-cni: agentSocket must be an absolute path, not "../run/cni.sock"`},
+		{"long version", env("ADD"), `{"cniVersion":"` + strings.Repeat("9", 300) + `"}`, 1, `mizzen-cni does not support cniVersion "` + strings.Repeat("9", 255) + `… (302 bytes); it supports 0.3.1, 0.4.0, 1.0.0, 1.1.0`},
 		{"old version", env("ADD"), `{"cniVersion":"0.2.0"}`, 1, `mizzen-cni does not support cniVersion "0.2.0"; it supports 0.3.1, 0.4.0, 1.0.0, 1.1.0`},
 		{"no version", env("ADD"), `{}`, 1, `mizzen-cni does not support cniVersion undefined; it supports 0.3.1, 0.4.0, 1.0.0, 1.1.0`},
 		{"unchained", env("ADD"), `{"cniVersion":"1.0.0","agentSocket":"` + a.socket + `"}`, 7, "mizzen-cni must run chained after the primary CNI plugin: its configuration has no prevResult"},
@@ -312,6 +322,43 @@ func TestCommandsThatSucceedQuietly(t *testing.T) {
 	e.Netns = ""
 	if out := Run(e, conf("1.0.0", a.socket, ""), Deps{}); out.ExitCode != 0 || len(a.requests) != 3 {
 		t.Errorf("DEL without netns: %+v", out)
+	}
+}
+
+func TestForbiddenToolsNeverReachTheExecutor(t *testing.T) {
+	prog := []Step{{Tool: "ip", Args: []string{"-V"}}, {Tool: "../ip"}, {Tool: "nft"}}
+	a := startAgent(t, func(Request) ([][]Step, map[string]any) { return [][]Step{prog, {{Tool: "sh"}}, {}}, okAnswer })
+	ex := &recordExec{}
+	if out := Run(env("ADD"), conf("1.0.0", a.socket, ""), Deps{Exec: ex.run}); out.ExitCode != 0 {
+		t.Fatalf("got %+v", out)
+	}
+	// The executor ran the step before the forbidden one, and nothing for a forbidden or an empty program.
+	if !reflect.DeepEqual(ex.steps, [][]Step{prog[:1]}) {
+		t.Errorf("the executor was asked to run %+v", ex.steps)
+	}
+	want := []Report{
+		{Results: []StepResult{{Code: 0}, {Code: -1, Stderr: `mizzen-cni runs only iptables, ip6tables, ip and nft programs, not "../ip"`}}},
+		{Results: []StepResult{{Code: -1, Stderr: `mizzen-cni runs only iptables, ip6tables, ip and nft programs, not "sh"`}}},
+		{Results: []StepResult{}},
+	}
+	if !reflect.DeepEqual(a.reports, want) {
+		t.Errorf("reports %+v", a.reports)
+	}
+}
+
+func TestARefusalWithoutCodeOrMessageStillSaysWhat(t *testing.T) {
+	for _, answer := range []map[string]any{{"ok": false}, {"ok": false, "code": 0, "msg": " "}, {"ok": false, "code": -3}} {
+		a := startAgent(t, func(Request) ([][]Step, map[string]any) { return nil, answer })
+		e := cniErr(t, Run(env("CHECK"), conf("1.0.0", a.socket, ""), Deps{}))
+		want := "mizzen-cni: the mizzen node agent at " + a.socket + " refused CHECK without saying why"
+		if e.Code != 101 || !strings.HasPrefix(e.Msg, want) {
+			t.Errorf("%v: got %+v", answer, e)
+		}
+	}
+	a := startAgent(t, func(Request) ([][]Step, map[string]any) { return nil, map[string]any{"ok": "yes"} })
+	e := cniErr(t, Run(env("ADD"), conf("1.0.0", a.socket, ""), Deps{}))
+	if e.Code != 11 || !strings.Contains(e.Msg, "(the agent's answer is neither a program nor a result: json: cannot unmarshal") {
+		t.Errorf("ok: \"yes\": got %+v", e)
 	}
 }
 
