@@ -371,6 +371,29 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
       await apply(kc(), [testPod('after-uninstall', ns, ['sleep'])]);
       await waitPodReady(kc(), ns, 'after-uninstall');
     });
+
+    it('helm uninstall with uninstall.mode=delete: the hook Job runs on the real node, the mesh goes, the conflist is back byte for byte', async function () {
+      this.timeout(10 * 60_000);
+      await kubectl(kc(), ['apply', '-f', seedFile]);
+      await waitFor('the agent back, mizzen-cni chained last', async () => {
+        const agent = (await agentPods(kc())).find((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running' && isReady(p));
+        if (!agent) return false;
+        const conf = JSON.parse(await nodeExec(['cat', '/etc/cni/net.d/10-bridge.conflist'])) as { plugins: { type: string }[] };
+        return conf.plugins.at(-1)?.type === 'mizzen-cni';
+      }, 5 * 60_000, 500);
+      // uninstall.mode is read by the pre-delete hook only: an upgrade that sets it leaves the operator as it is.
+      await helm(['upgrade', 'mizzen', chart, '-n', 'mizzen-system', '--kubeconfig', kc(), '--reuse-values', '--set', 'uninstall.mode=delete']);
+      const t0 = Date.now();
+      await helm(['uninstall', 'mizzen', '-n', 'mizzen-system', '--kubeconfig', kc(), '--timeout', '4m']);
+      console.log(`    helm uninstall (hook Job on the real node, mode delete) in ${((Date.now() - t0) / 1000).toFixed(1)}s (load ${loadavg()})`);
+      expect((await kubectl(kc(), ['get', 'istiooperators', '-A', '-o', 'name'])).trim()).to.equal('');
+      await waitFor('no istio-cni-node pod on real-node-0', async () => (await agentPods(kc())).length === 0, 120_000, 500);
+      expect(await nodeExec(['cat', '/etc/cni/net.d/10-bridge.conflist'])).to.equal(primaryConflist);
+      expect(await nodeExec(['ls', '-A', '/etc/cni/net.d'])).to.equal('10-bridge.conflist\n');
+      expect(await nodeExec(['ls', '/home/kubernetes/bin'])).not.to.match(/^mizzen-cni$/m);
+      await apply(kc(), [testPod('after-helm-uninstall', ns, ['sleep'])]);
+      await waitPodReady(kc(), ns, 'after-helm-uninstall');
+    });
   });
 
   // In a suite of its own, declared after the journey: mocha runs a suite's own tests before its nested suites,
