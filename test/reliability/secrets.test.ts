@@ -65,7 +65,10 @@ describe('reliability: no credential in the operator log or an Event', function 
         stringData: { 'cluster-id': m, kubeconfig: kubeconfig(servers[m as keyof typeof servers], token) },
       });
     }
-    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,serviceexport', '--cluster-id', 'leak-c0', '--log-level', 'debug']);
+    // The cluster's id may already be set (ClusterProperty, by an earlier suite): a different --cluster-id would stop
+    // the operator, so use it.
+    const property = await client.get<KubernetesObject & { spec?: { value?: string } }>(R.clusterProperty, 'cluster.clusterset.k8s.io');
+    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,serviceexport', '--cluster-id', property?.spec?.value ?? 'leak-c0', '--log-level', 'debug']);
     await client.apply({
       apiVersion: 'install.istio.io/v1alpha1',
       kind: 'IstioOperator',

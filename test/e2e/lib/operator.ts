@@ -37,14 +37,19 @@ export async function startOperatorProcess(kubeconfig: string, args: string[], e
   });
   const logs = collectJsonLogs(child.stderr);
   child.stdout.resume();
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let gone: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve((gone = code))));
   const started = await waitFor(
     'the operator probe server',
-    () => logs.find((l) => l.message === 'Started probe server'),
+    // A process that exits first (a start-up error) ends the wait at once, with its last lines.
+    () => logs.find((l) => l.message === 'Started probe server') ?? (gone !== undefined ? { exited: gone } : undefined),
     // Loading the CLI through tsx takes over a minute on a 2-core machine at load 25.
     180_000,
     50,
   );
+  if ('exited' in started) {
+    throw new Error(`the operator exited (status ${String(started.exited)}) before its probe server started: ${logs.slice(-5).map((l) => String(l.message)).join(' | ')}`);
+  }
   return { child, logs, probeUrl: `http://${String(started.address)}`, exited };
 }
 
