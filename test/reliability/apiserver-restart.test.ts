@@ -1,0 +1,148 @@
+// Fault suite: the API server restarted several times while the operator reconciles IstioOperators, RevisionTags and
+// ServiceExports that were just changed. After each restart everything must converge again (a status for the
+// current generation; each export imported once), nothing may be lost or duplicated; the time to converge after
+// each restart is printed. Runs on the e2e cluster (test/e2e/hooks.ts).
+import os from 'node:os';
+import { expect } from 'chai';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { KubeClient } from '../../operator/src/kube/client.js';
+import { R, type ResourceType } from '../../operator/src/kube/resources.js';
+import { e2e } from '../e2e/lib/env.js';
+import { clusterCmd, kubectl, waitFor } from '../e2e/lib/cluster.js';
+import { logTail, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
+import { service, serviceExport } from '../e2e/mcs/helpers.js';
+
+const RESTARTS = Number(process.env.MIZZEN_FAULT_RESTARTS ?? 4);
+/** Objects of each kind: IstioOperators, RevisionTags, ServiceExports (with their Services). */
+const EACH = 15;
+const NS = 'mz-restart';
+
+interface Cond {
+  type: string;
+  status: string;
+  reason?: string;
+  observedGeneration?: number;
+}
+type Obj = KubernetesObject & { status?: { status?: string; conditions?: Cond[] } };
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : NaN;
+};
+
+describe('reliability: the API server restarted during reconciles of IstioOperators, RevisionTags and ServiceExports', function () {
+  this.timeout(20 * 60_000);
+  let client: KubeClient;
+  let op: OperatorProcess | undefined;
+  const names = Array.from({ length: EACH }, (_, i) => `rs-${i}`);
+
+  before(async () => {
+    client = await KubeClient.create(KubeClient.loadConfig(e2e.kubeconfig));
+    await waitFor(`namespace ${NS} of an earlier run to be gone`, async () => !(await client.get(R.namespace, NS))?.metadata?.deletionTimestamp, 180_000, 500);
+    await kubectl(e2e.kubeconfig, ['create', 'namespace', NS]).catch(() => undefined);
+    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,revisiontag,serviceexport', '--cluster-id', 'restart-c0']);
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.log(`      operator log:\n${logTail(op, 60)}`);
+  });
+
+  after(async function () {
+    this.timeout(300_000);
+    await kubectl(e2e.kubeconfig, ['-n', NS, 'delete', 'istiooperators,revisiontags,serviceexports', '--all', '--timeout=180s']).catch(() => undefined);
+    await stopOperatorProcess(op);
+    await kubectl(e2e.kubeconfig, ['delete', 'namespace', NS, '--wait=false']).catch(() => undefined);
+    client.close();
+  });
+
+  /** Changes every object's spec (a new round number); returns the generation each one has now. */
+  const applyAll = async (round: number): Promise<Map<string, number>> => {
+    const gens = new Map<string, number>();
+    const docs: KubernetesObject[] = [];
+    for (const [i, name] of names.entries()) {
+      docs.push({ apiVersion: 'install.istio.io/v1alpha1', kind: 'IstioOperator', metadata: { name, namespace: NS }, spec: { profile: 'empty', revision: `rs${i}`, values: { pilot: { env: { FAULT_ROUND: String(round) } } } } } as KubernetesObject);
+      // A tag of another IstioOperator's revision each round: it moves while the API server goes away. The empty
+      // profile installs no injector, so each tag must report Ready=False (RevisionNotFound) for its generation.
+      docs.push({ apiVersion: 'install.istio.io/v1alpha1', kind: 'RevisionTag', metadata: { name: `tag-${i}`, namespace: NS }, spec: { revision: `rs${(i + round) % EACH}` } } as KubernetesObject);
+      docs.push(service(NS, name, { ports: [{ name: 'http', port: 80 + round, targetPort: 8080 }] }));
+      docs.push(serviceExport(NS, name));
+    }
+    await Promise.all(
+      docs.map(async (d) => {
+        const o = await client.apply(d, { force: true });
+        gens.set(`${d.kind}/${d.metadata?.name ?? ''}`, o.metadata?.generation ?? 0);
+      }),
+    );
+    return gens;
+  };
+
+  /** Every object has a status for its current generation; each export has exactly one import with its port. */
+  const converged = async (round: number): Promise<string | true> => {
+    const check = async (t: ResourceType, ok: (o: Obj) => boolean): Promise<string | undefined> => {
+      const items = (await client.list<Obj>(t, { namespace: NS })).items;
+      if (items.length !== EACH) return `${items.length} ${t.kind}s`;
+      const bad = items.find((o) => !ok(o));
+      return bad ? `${t.kind} ${bad.metadata?.name ?? ''}: ${JSON.stringify(bad.status?.conditions ?? bad.status ?? null)}` : undefined;
+    };
+    const atGeneration = (o: Obj, type: string): Cond | undefined => o.status?.conditions?.find((c) => c.type === type && c.observedGeneration === o.metadata?.generation);
+    const problem =
+      (await check(R.istioOperator, (o) => o.status?.status === 'HEALTHY' && atGeneration(o, 'Ready')?.status === 'True')) ??
+      (await check(R.revisionTag, (o) => atGeneration(o, 'Ready')?.reason === 'RevisionNotFound')) ??
+      (await check(R.serviceExport, (o) => (o.status?.conditions ?? []).length > 0 && (o.status?.conditions ?? []).every((c) => c.observedGeneration === undefined || c.observedGeneration === o.metadata?.generation)));
+    if (problem) return problem;
+    const imports = (await client.list<KubernetesObject & { spec?: { ports?: { port: number }[] } }>(R.serviceImport, { namespace: NS })).items;
+    const byName = new Map<string, number>();
+    for (const i of imports) byName.set(i.metadata?.name ?? '', (byName.get(i.metadata?.name ?? '') ?? 0) + 1);
+    const wrong = names.find((n) => byName.get(n) !== 1 || imports.find((i) => i.metadata?.name === n)?.spec?.ports?.[0]?.port !== 80 + round);
+    if (wrong) return `ServiceImport ${wrong}: ${byName.get(wrong) ?? 0} of them, ${JSON.stringify(imports.find((i) => i.metadata?.name === wrong)?.spec?.ports ?? [])}`;
+    if (imports.length !== EACH) return `${imports.length} ServiceImports`;
+    return true;
+  };
+
+  it(`converges after each of ${RESTARTS} API server restarts during reconciles; nothing lost or duplicated`, async function () {
+    console.log(`      ${EACH} IstioOperators, ${EACH} RevisionTags, ${EACH} ServiceExports; ${RESTARTS} restarts; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    const t0 = Date.now();
+    await applyAll(0);
+    await waitFor('everything to converge before the first restart', async () => (await converged(0)) === true, 180_000, 500);
+    console.log(`      first convergence ${Date.now() - t0} ms`);
+
+    const restartTimes: number[] = [];
+    const convergeTimes: number[] = [];
+    for (let round = 1; round <= RESTARTS; round++) {
+      const reconciles = await metricSum(op!, 'mizzen_reconcile_total');
+      const gens = await applyAll(round);
+      // The restart starts while the operator works through the changes.
+      await waitFor('the operator to start on the changes', async () => (await metricSum(op!, 'mizzen_reconcile_total')) > reconciles, 30_000, 20);
+      const r0 = Date.now();
+      await clusterCmd('restart-apiserver', e2e.name);
+      const back = Date.now();
+      restartTimes.push(back - r0);
+      let last: string | true = '';
+      await waitFor(
+        `everything to converge after restart ${round}`,
+        async () => {
+          last = await converged(round);
+          return last === true;
+        },
+        180_000,
+        250,
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}; last problem: ${String(last)}`);
+      });
+      convergeTimes.push(Date.now() - back);
+      // Nothing was written over by the operator: each spec still has the generation our apply left.
+      for (const [t, kind] of [
+        [R.istioOperator, 'IstioOperator'],
+        [R.revisionTag, 'RevisionTag'],
+        [R.serviceExport, 'ServiceExport'],
+      ] as const) {
+        for (const o of (await client.list(t, { namespace: NS })).items) expect(o.metadata?.generation, `${kind} ${o.metadata?.name ?? ''} generation`).to.equal(gens.get(`${kind}/${o.metadata?.name ?? ''}`));
+      }
+      expect(op!.child.exitCode, 'the operator is still running').to.equal(null);
+    }
+    console.log(`      API server restarts took p50 ${quantile(restartTimes, 0.5)} ms, max ${Math.max(...restartTimes)} ms`);
+    console.log(`      converged after each restart (from /readyz): p50 ${quantile(convergeTimes, 0.5)} ms, max ${Math.max(...convergeTimes)} ms (${convergeTimes.join(', ')}); load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    const tags = (await client.list<Obj>(R.revisionTag, { namespace: NS })).items.map((o) => o.status?.conditions?.find((c) => c.type === 'Ready')?.reason ?? '?');
+    console.log(`      RevisionTag Ready reasons: ${[...new Set(tags)].map((r) => `${tags.filter((x) => x === r).length}× ${r}`).join(', ')}`);
+  });
+});
