@@ -40,7 +40,10 @@ describe('reliability: the API server restarted during reconciles of IstioOperat
     client = await KubeClient.create(KubeClient.loadConfig(e2e.kubeconfig));
     await waitFor(`namespace ${NS} of an earlier run to be gone`, async () => !(await client.get(R.namespace, NS))?.metadata?.deletionTimestamp, 180_000, 500);
     await kubectl(e2e.kubeconfig, ['create', 'namespace', NS]).catch(() => undefined);
-    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,revisiontag,serviceexport', '--cluster-id', 'restart-c0']);
+    // The cluster's id may already be set (ClusterProperty, by an earlier suite): a different --cluster-id would stop
+    // the operator, so use it.
+    const property = await client.get<KubernetesObject & { spec?: { value?: string } }>(R.clusterProperty, 'cluster.clusterset.k8s.io');
+    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,revisiontag,serviceexport', '--cluster-id', property?.spec?.value ?? 'restart-c0']);
   });
 
   afterEach(function () {
