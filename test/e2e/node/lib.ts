@@ -98,3 +98,24 @@ export async function mizzenImage(): Promise<string | undefined> {
   const tars = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.tar')) : [];
   return tars.length ? path.join(dir, tars.sort().at(-1)!) : undefined;
 }
+
+/**
+ * The resident memory (MiB) of a pod's processes but its pause container, read from /proc on the host: the
+ * node's processes are the host's, and each sits in the pod's cgroup (`pod<uid>`, dashes or underscores).
+ */
+export function podRssMiB(uid: string): number {
+  const marks = [`pod${uid}`, `pod${uid.replace(/-/g, '_')}`];
+  let kib = 0;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cgroup = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      if (!marks.some((m) => cgroup.includes(m))) continue;
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      if (/^Name:\s+pause$/m.test(status)) continue;
+      kib += Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // the process is gone
+    }
+  }
+  return kib / 1024;
+}

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { clusterDown, kubectl, repoRoot, waitFor } from '../lib/cluster.js';
 import { helm } from '../lib/helm.js';
-import { apply, cannotRunRealNode, cluster, getPod, isReady, loadavg, mizzenImage, nodeCluster, nodeExec, percentile, TEST_IMAGE, testPod, waitPodReady, type Pod } from './lib.js';
+import { apply, cannotRunRealNode, cluster, getPod, isReady, loadavg, mizzenImage, nodeCluster, nodeExec, percentile, podRssMiB, TEST_IMAGE, testPod, waitPodReady, type Pod } from './lib.js';
 
 const exec = promisify(execFile);
 const ns = 'node-e2e';
@@ -240,6 +240,11 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
         return iop.status?.status === 'HEALTHY';
       }, 5 * 60_000, 500);
       console.log(`    helm install -> seed HEALTHY on the real node in ${((Date.now() - installedAt) / 1000).toFixed(1)}s (load ${loadavg()})`);
+      // Memory in the pods, as the node runs them: each operator replica (the leader has installed the seed) and the agent.
+      const operators = (JSON.parse(await kubectl(kc(), ['get', 'pods', '-n', 'mizzen-system', '-l', 'app.kubernetes.io/name=mizzen', '-o', 'json'])) as { items: Pod[] }).items;
+      const rss = (p: Pod): string => `${podRssMiB(p.metadata.uid ?? '').toFixed(0)} MiB`;
+      console.log(`    RSS in the pod: operators ${operators.map(rss).join(', ') || '(none found)'}; istio-cni-node ${rss(agent)} (load ${loadavg()})`);
+      expect(podRssMiB(agent.metadata.uid ?? ''), 'the agent pod has processes in its cgroup').to.be.above(0);
 
       // Repair with the seed's modes (label and delete, Istio's defaults for `repair: true`): the pod that
       // started without rules is deleted and its ReplicaSet's replacement starts with them.
