@@ -34,6 +34,8 @@ describe('reliability: the API server restarted during reconciles of IstioOperat
   this.timeout(20 * 60_000);
   let client: KubeClient;
   let op: OperatorProcess | undefined;
+  /** Whether the cluster had an id before; if not, the one the operator sets is removed afterwards for later suites. */
+  let hadProperty = false;
   const names = Array.from({ length: EACH }, (_, i) => `rs-${i}`);
 
   before(async () => {
@@ -43,6 +45,7 @@ describe('reliability: the API server restarted during reconciles of IstioOperat
     // The cluster's id may already be set (ClusterProperty, by an earlier suite): a different --cluster-id would stop
     // the operator, so use it.
     const property = await client.get<KubernetesObject & { spec?: { value?: string } }>(R.clusterProperty, 'cluster.clusterset.k8s.io');
+    hadProperty = property !== undefined;
     op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,revisiontag,serviceexport', '--cluster-id', property?.spec?.value ?? 'restart-c0']);
   });
 
@@ -54,6 +57,7 @@ describe('reliability: the API server restarted during reconciles of IstioOperat
     this.timeout(300_000);
     await kubectl(e2e.kubeconfig, ['-n', NS, 'delete', 'istiooperators,revisiontags,serviceexports', '--all', '--timeout=180s']).catch(() => undefined);
     await stopOperatorProcess(op);
+    if (!hadProperty) await client.delete(R.clusterProperty, 'cluster.clusterset.k8s.io').catch(() => undefined);
     await kubectl(e2e.kubeconfig, ['delete', 'namespace', NS, '--wait=false']).catch(() => undefined);
     client.close();
   });
