@@ -137,7 +137,9 @@ describe('reliability: fuzzed documents against a real API server with the opera
   before(async function () {
     client = await KubeClient.create(KubeClient.loadConfig(e2e.kubeconfig));
     await kubectl(e2e.kubeconfig, ['create', 'namespace', NS]).catch(() => undefined);
-    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,revisiontag,serviceexport', '--cluster-id', 'fuzz-c0']);
+    // An id an earlier suite set stays (a different --cluster-id would stop the operator).
+    const property = await client.get<KubernetesObject & { spec?: { value?: string } }>(R.clusterProperty, 'cluster.clusterset.k8s.io');
+    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,revisiontag,serviceexport', '--cluster-id', property?.spec?.value ?? 'fuzz-c0']);
   });
 
   afterEach(function () {
