@@ -11,6 +11,7 @@ import { e2e } from '../e2e/lib/env.js';
 import { clusterCmd, kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { logTail, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
 import { service, serviceExport } from '../e2e/mcs/helpers.js';
+import { quantile } from '../e2e/lib/stats.js';
 
 const RESTARTS = Number(process.env.MIZZEN_FAULT_RESTARTS ?? 4);
 /** Objects of each kind: IstioOperators, RevisionTags, ServiceExports (with their Services). */
@@ -24,11 +25,6 @@ interface Cond {
   observedGeneration?: number;
 }
 type Obj = KubernetesObject & { status?: { status?: string; conditions?: Cond[] } };
-
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : NaN;
-};
 
 describe('reliability: the API server restarted during reconciles of IstioOperators, RevisionTags and ServiceExports', function () {
   this.timeout(20 * 60_000);

@@ -10,6 +10,7 @@ import { R } from '../../operator/src/kube/resources.js';
 import { e2e } from '../e2e/lib/env.js';
 import { kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { apiWrites, logTail, metric, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
+import { quantile } from '../e2e/lib/stats.js';
 
 const KILLS = Number(process.env.MIZZEN_FAULT_LEADER_KILLS ?? 8);
 const NS = 'mz-leader-kill';
@@ -24,11 +25,6 @@ interface Lease extends KubernetesObject {
 interface Iop extends KubernetesObject {
   status?: { status?: string; conditions?: { type: string; status: string; observedGeneration?: number }[] };
 }
-
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : NaN;
-};
 
 describe('reliability: two operators with leader election, the leader SIGKILLed again and again', function () {
   this.timeout(15 * 60_000);

@@ -14,6 +14,7 @@ import { OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL } from '../../operator/src/cont
 import { e2e } from '../e2e/lib/env.js';
 import { kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { apiWrites, logTail, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
+import { quantile } from '../e2e/lib/stats.js';
 
 const KILLS = Number(process.env.MIZZEN_FAULT_KILLS ?? 20);
 const SEED = Number(process.env.MIZZEN_FAULT_SEED ?? 20261201);
@@ -37,11 +38,6 @@ function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : NaN;
-};
 
 describe('reliability: the operator SIGKILLed at random points while it applies IstioOperators', function () {
   this.timeout(15 * 60_000);

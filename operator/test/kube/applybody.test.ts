@@ -19,16 +19,7 @@ describe('applyBody: a server-side apply body the API server can read as YAML', 
       [{ metadata: { labels: { ['k\ud83d']: 'v' } } }, 'metadata.labels.k\ud83d'],
       [{ metadata: { labels: { ['x'.repeat(100_000)]: 'v' } } }, `metadata.labels.${'x'.repeat(40)}…`],
     ];
-    for (const [obj, field] of cases) {
-      let err: unknown;
-      try {
-        applyBody(obj);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).to.be.instanceOf(InvalidInputError);
-      expect((err as InvalidInputError).field).to.equal(field);
-    }
+    for (const [obj, field] of cases) expect(() => applyBody(obj)).to.throw(InvalidInputError).with.property('field', field);
   });
 
   it('any JSON document either reads back identically or is refused naming a field (fast-check, seed 20261201)', function () {
