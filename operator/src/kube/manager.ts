@@ -3,11 +3,12 @@ import type { KubeClient } from './client.js';
 import { Informer, type InformerOptions } from './informer.js';
 import type { Controller } from './controller.js';
 import { LeaderElector, apiLeaseStore, type LeaderElectionOptions } from './leader.js';
-import { errorMessage } from './errors.js';
+import { classify, errorMessage } from './errors.js';
 import { Metrics } from './metrics.js';
 import { ProbeServer } from './server.js';
 import type { ResourceType } from './resources.js';
 import type { Logger } from '../util/log.js';
+import { type Clock, realClock } from '../util/clock.js';
 
 export interface ManagerOptions {
   probeHost: string;
@@ -151,9 +152,20 @@ export class Manager {
   }
 
   private async startTerm(term: number): Promise<void> {
-    if (this.rebuild && this.setupFn) {
+    const setup = this.setupFn;
+    if (this.rebuild && setup) {
+      // Leadership is often regained just as the API server comes back, while it still answers 503 ("before
+      // all known HTTP paths have been installed"): a transient answer means try again, not stop the process.
+      await retryTransient(
+        async () => {
+          this.controllers = [];
+          this.informers = new Map();
+          await setup();
+        },
+        () => !this.stopping && term === this.term,
+        (err, delayMs) => this.log.warn('Could not set up the controllers; trying again', { error: errorMessage(err), retryInMs: delayMs }),
+      );
       this.rebuild = false;
-      await this.setupFn();
     }
     await this.startControllers(term);
   }
@@ -194,5 +206,32 @@ export class Manager {
     if (this.elector && !this.elector.isLeader()) return undefined; // a healthy standby is ready
     const pending = [...this.informers.values()].filter((i) => !i.hasSynced()).map((i) => i.name);
     return pending.length ? `caches not synced: ${pending.join(', ')}` : undefined;
+  }
+}
+
+/**
+ * Runs fn until it succeeds, retrying (capped exponential backoff) while the error is transient by classify()
+ * and keep() holds; any other error, or a transient one once keep() fails, is thrown.
+ */
+export async function retryTransient(
+  fn: () => Promise<void>,
+  keep: () => boolean,
+  onRetry: (err: unknown, delayMs: number) => void,
+  opts: { initialMs?: number; maxMs?: number; clock?: Clock } = {},
+): Promise<void> {
+  const clock = opts.clock ?? realClock;
+  const maxMs = opts.maxMs ?? 10_000;
+  let delayMs = opts.initialMs ?? 500;
+  for (;;) {
+    try {
+      await fn();
+      return;
+    } catch (err) {
+      if (classify(err) !== 'transient' || !keep()) throw err;
+      onRetry(err, delayMs);
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, delayMs));
+      if (!keep()) throw err;
+      delayMs = Math.min(delayMs * 2, maxMs);
+    }
   }
 }
