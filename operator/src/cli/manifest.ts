@@ -6,7 +6,7 @@ import { validate, type IstioOperator } from '../api/index.js';
 import { applySet, InvalidSpecError, ownerOf, ownerSelector, render, toJson, toYaml, RENDERED_KINDS } from '../render/index.js';
 import { KubeClient } from '../kube/client.js';
 import { R } from '../kube/resources.js';
-import { appliedByUs, describeObject, findOrphans, stripServerFields } from '../kube/apply.js';
+import { appliedByUs, describeObject, findOrphans, stripServerFields, withAppliedHash } from '../kube/apply.js';
 import { errorMessage } from '../kube/errors.js';
 import { UserError } from './errors.js';
 import { parseYamlDocuments } from './yamlfile.js';
@@ -100,7 +100,8 @@ export async function diffLive(client: KubeClient, iop: IstioOperator, objects: 
       out.push(`+ ${describeObject(obj)}`);
       continue;
     }
-    const after = await client.apply(stripServerFields(obj), { dryRun: true });
+    // Stamped as the operator applies it, so its content hash is no difference.
+    const after = await client.apply(stripServerFields(withAppliedHash(obj).obj), { dryRun: true });
     const ops = fastJsonPatch.compare(live, after).filter((op) => !volatile.some((p) => op.path === p || op.path.startsWith(`${p}/`)));
     for (const op of ops) out.push(`~ ${describeObject(obj)} ${op.op} ${op.path}${'value' in op ? ` = ${JSON.stringify(op.value)}` : ''}`);
   }

@@ -9,7 +9,7 @@ import { R } from '../../../operator/src/kube/resources.js';
 import { RENDERED_KINDS } from '../../../operator/src/render/index.js';
 import { e2e } from '../lib/env.js';
 import { kubectl, repoRoot, waitFor } from '../lib/cluster.js';
-import { logTail, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
+import { apiWrites, logTail, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
 
 const exec = promisify(execFile);
 const seedFile = path.join(repoRoot, 'config/samples/install_v1alpha1_istiooperator_seed.yaml');
@@ -37,15 +37,6 @@ async function owned(client: KubeClient, name: string, namespace: string): Promi
     }
   }
   return out.sort();
-}
-
-/** Mutating requests the operator made, from its own metrics. */
-async function writes(op: OperatorProcess): Promise<number> {
-  const text = await (await fetch(`${op.probeUrl}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => /^mizzen_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"/.test(l))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
 describe('IstioOperator controller on a real cluster', function () {
@@ -107,24 +98,35 @@ describe('IstioOperator controller on a real cluster', function () {
   });
 
   it('makes zero API writes when it reconciles an unchanged IstioOperator again', async function () {
-    const before = await writes(op);
+    const before = await apiWrites(op);
     const reconciles = await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator', result: 'success' });
     // An annotation change wakes the controller without changing the spec.
     await kubectl(e2e.kubeconfig, ['annotate', '-n', 'istio-system', 'istiooperator', 'example-istiocontrolplane', `e2e/poke=${Date.now()}`, '--overwrite']);
     await waitFor('another reconcile', async () => (await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator', result: 'success' })) > reconciles, 30_000, 50);
     await waitFor('the queue to drain', async () => (await metricSum(op, 'mizzen_workqueue_depth', { controller: 'istiooperator' })) === 0, 30_000, 50);
-    expect(await writes(op)).to.equal(before);
+    expect(await apiWrites(op)).to.equal(before);
   });
 
   it('makes no API writes when only the status of a child changes', async function () {
-    const before = await writes(op);
+    const before = await apiWrites(op);
     const reconciles = await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator' });
     // A status write bumps the DaemonSet's resourceVersion (and the DaemonSet controller writes it back).
     const misscheduled = ((await ds())?.status as { numberMisscheduled?: number } | undefined)?.numberMisscheduled ?? 0;
     await client.mergePatch(R.daemonSet, 'istio-cni-node', 'kube-system', { status: { numberMisscheduled: misscheduled + 7 } }, 'status');
     await waitFor('a reconcile after the status change', async () => (await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator' })) > reconciles, 30_000, 50);
     await waitFor('the queue to drain', async () => (await metricSum(op, 'mizzen_workqueue_depth', { controller: 'istiooperator' })) === 0, 30_000, 50);
-    expect(await writes(op)).to.equal(before);
+    expect(await apiWrites(op)).to.equal(before);
+  });
+
+  it('makes zero API writes when a new operator process takes over an unchanged IstioOperator', async function () {
+    await stopOperatorProcess(op);
+    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator']);
+    await waitFor('the new process to reconcile it', async () => (await metricSum(op, 'mizzen_reconcile_total', { controller: 'istiooperator', result: 'success' })) > 0, 60_000, 100);
+    await waitFor('the queue to drain', async () => (await metricSum(op, 'mizzen_workqueue_depth', { controller: 'istiooperator' })) === 0, 30_000, 50);
+    const requests = await metricSum(op, 'mizzen_api_requests_total', {});
+    console.log(`      restart: ${await apiWrites(op)} writes, ${requests} requests in all`);
+    expect(await apiWrites(op)).to.equal(0);
+    expect((await healthy()) !== false, 'still HEALTHY for the current generation').to.equal(true);
   });
 
   it('restores a hand-deleted DaemonSet at once (time printed)', async function () {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { IstioOperator, IstioOperatorStatus } from '../../api/index.js';
 import { validate } from '../../api/index.js';
@@ -8,12 +7,13 @@ import type { Informer } from '../../kube/informer.js';
 import { Controller, type ReconcileResult, splitKey } from '../../kube/controller.js';
 import type { Manager } from '../../kube/manager.js';
 import { R } from '../../kube/resources.js';
-import { appliedByUs, identity, stripServerFields, describeObject } from '../../kube/apply.js';
+import { appliedByUs, appliedHashOf, identity, stripServerFields, describeObject, withAppliedHash } from '../../kube/apply.js';
 import { classify, errorMessage } from '../../kube/errors.js';
 import { keyOf, meta } from '../../kube/objects.js';
 import type { EventSink } from '../../kube/events.js';
 import type { Logger } from '../../util/log.js';
 import { MULTICLUSTER_LABEL } from '../../render/remotesecret.js';
+import { isRecord } from '../../render/json.js';
 import { MEMBER_SELECTOR } from '../serviceexport/membership.js';
 import { KubeconfigReachability, planMemberSecrets, probeKubeconfig, requestedMembers, unlabelledNamesakes, type MemberSecretsPlan } from './remotesecrets.js';
 import { buildStatus, componentReports, statusChanged } from './status.js';
@@ -221,16 +221,22 @@ export class IstioOperatorReconciler {
 
   /**
    * Applies what differs from what this process last applied. An object counts as changed when the API server
-   * moved our managedFields entry, which it does only when the apply changed a field we own.
+   * moved our managedFields entry, which it does only when the apply changed a field we own. Each child carries
+   * the hash of its content (APPLIED_HASH_ANNOTATION), so a new process (a restart, a new leader) skips the
+   * children that hold it and that nobody else wrote after our last apply (untouchedSinceApply).
    */
   private async applyChanged(objects: readonly KubernetesObject[]): Promise<KubernetesObject[]> {
     const changed: KubernetesObject[] = [];
-    for (const obj of objects) {
-      const id = identity(obj);
-      const hash = createHash('sha256').update(JSON.stringify(obj)).digest('hex');
+    for (const desired of objects) {
+      const id = identity(desired);
+      const { obj, hash } = withAppliedHash(desired);
       const before = this.applied.get(id);
       const live = this.live(obj);
       if (before && before.hash === hash && live && before.fingerprint === liveFingerprint(live)) continue;
+      if (!before && live && appliedHashOf(live) === hash && untouchedSinceApply(live, obj)) {
+        this.applied.set(id, { hash, fingerprint: liveFingerprint(live), appliedAt: appliedTime(live) });
+        continue;
+      }
       let result: KubernetesObject;
       try {
         result = await this.client.apply(stripServerFields(obj));
@@ -336,6 +342,40 @@ export function liveFingerprint(obj: KubernetesObject): string {
     .map((f) => `${f.manager ?? ''}|${f.operation ?? ''}|${f.time === undefined ? '' : String(f.time)}`)
     .sort();
   return JSON.stringify([md.generation, md.labels ?? {}, md.annotations ?? {}, md.ownerReferences ?? [], writers]);
+}
+
+/**
+ * Whether no one but us changed what we apply to a live child since our last apply: every other writer (status
+ * aside) that wrote after our Apply entry's time owns none of the fields `desired` sets (an Update takes over the
+ * fields it changes, so an edit by hand, `kubectl scale` or another manager's apply shows up there). Writers of
+ * other fields (the deployment controller's revision annotation) do not count. managedFields times have one-second
+ * resolution: a writer in the same second as our apply counts as after it. A write into a list we set counts as
+ * touching it (fieldsV1 keys list items by merge key, which this check does not resolve).
+ */
+export function untouchedSinceApply(live: KubernetesObject, desired: KubernetesObject): boolean {
+  const ours = appliedTime(live);
+  if (ours === undefined) return false;
+  const oursMs = Date.parse(ours);
+  return (live.metadata?.managedFields ?? []).every((f) => {
+    if (f.subresource === 'status' || (f.manager === FIELD_MANAGER && f.operation === 'Apply')) return true;
+    if (f.time !== undefined && Date.parse(String(f.time)) < oursMs) return true;
+    return !touches(f.fieldsV1, desired);
+  });
+}
+
+/** Whether a managedFields fieldsV1 tree owns any field that `value` sets. */
+function touches(fields: unknown, value: unknown): boolean {
+  if (!isRecord(fields) || !isRecord(value)) return false;
+  for (const [key, sub] of Object.entries(fields)) {
+    if (!key.startsWith('f:')) continue;
+    const name = key.slice(2);
+    if (!Object.hasOwn(value, name)) continue;
+    const child = value[name];
+    const owned = isRecord(sub) ? Object.keys(sub).filter((k) => k !== '.') : [];
+    if (Array.isArray(child) || !isRecord(child) || owned.length === 0) return true;
+    if (touches(sub, child)) return true;
+  }
+  return false;
 }
 
 function appliedTime(obj: KubernetesObject): string | undefined {
