@@ -22,6 +22,29 @@ export interface CacheEntry {
   readonly pod?: PodRef;
   /** Addresses of the cached result (CIDR notation). */
   readonly ips: readonly string[];
+  /**
+   * The plugin types of the configuration the runtime ran (libcni keeps it with the result), in order; undefined
+   * when the entry has none it can read.
+   */
+  readonly chain?: readonly string[];
+}
+
+/** The plugin types of a cached network configuration (base64 of a conflist or a single conf). Pure. */
+export function cachedChain(config: unknown): string[] | undefined {
+  if (typeof config !== 'string' || config === '') return undefined;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(config, 'base64').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null) return undefined;
+  const { plugins, type } = doc as { plugins?: unknown; type?: unknown };
+  if (Array.isArray(plugins)) {
+    const types = plugins.map((p) => (typeof p === 'object' && p !== null ? (p as { type?: unknown }).type : undefined));
+    return types.every((t): t is string => typeof t === 'string') ? types : undefined;
+  }
+  return typeof type === 'string' ? [type] : undefined;
 }
 
 function pairs(v: unknown): Map<string, string> {
@@ -51,6 +74,7 @@ export function parseCacheEntry(text: string): CacheEntry | undefined {
   const uid = args.get('K8S_POD_UID');
   const result = doc.result as { ips?: { address?: unknown }[] } | undefined;
   const ips = (Array.isArray(result?.ips) ? result.ips : []).map((i) => i.address).filter((a): a is string => typeof a === 'string');
+  const chain = cachedChain(doc.config);
   return {
     containerId: str('containerId'),
     ifName: str('ifName'),
@@ -58,6 +82,7 @@ export function parseCacheEntry(text: string): CacheEntry | undefined {
     netns: str('netns'),
     ...(namespace && name ? { pod: uid ? { namespace, name, uid } : { namespace, name } } : {}),
     ips,
+    ...(chain ? { chain } : {}),
   };
 }
 
@@ -80,6 +105,8 @@ export interface Attachment {
   readonly source: 'add' | 'cache';
   /** When the runtime finished setting it up (the cache file's mtime, epoch ms); unknown for ADD records. */
   readonly attachedAt?: number;
+  /** The plugin types the runtime ran for it (from the cache), when known. */
+  readonly chain?: readonly string[];
 }
 
 const podKey = (p: PodRef): string => `${p.namespace}/${p.name}`;
@@ -178,7 +205,7 @@ export class NetnsIndex {
       }
       const e = parseCacheEntry(text);
       if (e?.pod === undefined) continue;
-      const att: Attachment = { pod: e.pod, containerId: e.containerId, netns: this.agentPath(e.netns), ips: e.ips, source: 'cache', attachedAt };
+      const att: Attachment = { pod: e.pod, containerId: e.containerId, netns: this.agentPath(e.netns), ips: e.ips, source: 'cache', attachedAt, ...(e.chain ? { chain: e.chain } : {}) };
       const list = next.get(podKey(e.pod)) ?? [];
       list.push(att);
       next.set(podKey(e.pod), list);

@@ -17,9 +17,9 @@ import type { DriftProbe } from './drift.js';
 import { EVENT_REASON, type LiveState, desiredFor, inspect } from './handler.js';
 import type { KeyedLock } from './lock.js';
 import type { AgentMetrics } from './metrics.js';
-import type { NetnsIndex } from './netns.js';
+import type { Attachment, NetnsIndex } from './netns.js';
 import type { PodSource } from './pods.js';
-import type { PodRef } from './protocol.js';
+import { type PodRef, PLUGIN_TYPE } from './protocol.js';
 
 /** istio-validation's exit code when the redirection it probes is missing (Istio's ValidationErrorCode). */
 export const VALIDATION_ERROR_CODE = 126;
@@ -34,10 +34,11 @@ export interface RepairInput {
   /** This agent process programmed the netns (ADD or an earlier repair). */
   readonly programmed: boolean;
   /**
-   * The sandbox was set up before the agent was ready (or when is unknown). One set up later went through the
-   * plugin, which decided then: no rules there means the pod's annotations changed since, not a race.
+   * The sandbox may have been set up without the plugin: the chain the runtime ran (libcni's cache keeps it) lacks
+   * mizzen-cni, or, when that is unknown, it was set up before the agent was ready (or when is unknown). One set up
+   * through the plugin was decided then: no rules there means the pod's annotations changed since, not a race.
    */
-  readonly attachedBeforeReady: boolean;
+  readonly mayHaveMissedPlugin: boolean;
   readonly validationFailed: boolean;
   /** The pod already carries the broken-pod label. */
   readonly labelled: boolean;
@@ -66,7 +67,7 @@ export function planRepair(input: RepairInput): RepairPlan {
   if (live !== undefined) {
     if (live.inSync) return { actions: [], reason: 'in sync' };
     if (live.hasOurs || input.programmed) return { actions: ['restore'], reason: 'rules drifted' };
-    if (!input.attachedBeforeReady) return { actions: [], reason: 'no rules, but its sandbox was set up through the plugin after the agent was ready' };
+    if (!input.mayHaveMissedPlugin) return { actions: [], reason: 'no rules, but its sandbox was set up through the plugin' };
     return brokenActions(input, true, 'no redirection rules in its netns: it started before the agent was ready');
   }
   if (input.validationFailed) return brokenActions(input, false, `its ${input.settings.initContainerName} init container failed`);
@@ -107,6 +108,16 @@ function podIps(pod: V1Pod): string[] {
   return (pod.status?.podIPs ?? []).map((p) => p.ip);
 }
 
+/**
+ * Whether a sandbox may have been set up without the plugin. The chain the runtime ran (libcni's cache) tells; the
+ * time only when that is unknown: a runtime that read the configuration just before our insert finishes its ADD
+ * after the agent became ready, without the plugin.
+ */
+export function mayHaveMissedPlugin(att: Pick<Attachment, 'chain' | 'attachedAt'> | undefined, readyAt: number | undefined): boolean {
+  if (att?.chain !== undefined) return !att.chain.includes(PLUGIN_TYPE);
+  return att?.attachedAt === undefined || readyAt === undefined || att.attachedAt < readyAt;
+}
+
 export class PodRepairer {
   constructor(private readonly d: RepairDeps) {}
 
@@ -124,8 +135,7 @@ export class PodRepairer {
     const att = await this.d.index.lookup(ref);
     const want = desiredFor(pod, att?.ips ?? podIps(pod), this.d.settings);
     const ruleSet = 'ruleSet' in want ? want.ruleSet : undefined;
-    const readyAt = this.d.readyAt?.();
-    const base = { ...this.baseInput(pod, ref, ruleSet !== undefined), attachedBeforeReady: att?.attachedAt === undefined || readyAt === undefined || att.attachedAt < readyAt };
+    const base = { ...this.baseInput(pod, ref, ruleSet !== undefined), mayHaveMissedPlugin: mayHaveMissedPlugin(att, this.d.readyAt?.()) };
     if (ruleSet === undefined || att === undefined) return this.act(pod, planRepair(base), undefined);
     const netns = att.netns;
     return this.d.locks.run(netns, async () => {
@@ -156,7 +166,7 @@ export class PodRepairer {
     return { unchanged: probe.unchanged(netns, fp, desired), ...(fp === undefined ? {} : { fp }), desired };
   }
 
-  private baseInput(pod: V1Pod, ref: PodRef, wantsRedirect: boolean): Omit<RepairInput, 'attachedBeforeReady'> {
+  private baseInput(pod: V1Pod, ref: PodRef, wantsRedirect: boolean): Omit<RepairInput, 'mayHaveMissedPlugin'> {
     const labels = pod.metadata?.labels ?? {};
     return {
       wantsRedirect,

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { NetnsIndex, agentNetnsPath, parseCacheEntry } from '../../src/agent/netns.js';
+import { NetnsIndex, agentNetnsPath, cachedChain, parseCacheEntry } from '../../src/agent/netns.js';
 import { tempDir } from './helpers.js';
 
 /** A cache file as libcni 1.x (containerd, CRI-O, cnitool) writes it. */
@@ -30,10 +30,20 @@ describe('agent netns index', () => {
       netns: '/run/netns/mz-pod-1',
       pod: { namespace: 'shop', name: 'web-1', uid: '5b1c' },
       ips: ['10.250.41.2/24'],
+      chain: ['bridge'],
     });
     expect(parseCacheEntry(JSON.stringify({ ...CNITOOL_ENTRY, cniArgs: undefined }))?.pod).to.equal(undefined);
     expect(parseCacheEntry('{"kind":"other"}')).to.equal(undefined);
     expect(parseCacheEntry('not json')).to.equal(undefined);
+  });
+
+  it('reads the chain the runtime ran from the cached configuration (a conflist or a single conf), else none', () => {
+    const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
+    expect(cachedChain(b64({ cniVersion: '1.0.0', name: 'k8s', plugins: [{ type: 'bridge' }, { type: 'portmap' }, { type: 'mizzen-cni' }] }))).to.deep.equal(['bridge', 'portmap', 'mizzen-cni']);
+    expect(cachedChain(b64({ cniVersion: '0.3.1', name: 'k8s', type: 'calico' }))).to.deep.equal(['calico']);
+    expect(parseCacheEntry(JSON.stringify({ ...CNITOOL_ENTRY, config: b64({ plugins: [{ type: 'bridge' }, { type: 'mizzen-cni' }] }) }))?.chain).to.deep.equal(['bridge', 'mizzen-cni']);
+    for (const bad of [undefined, '', 'e30=', b64('not json'), b64([]), b64({ plugins: [{ type: 'bridge' }, {}] }), 42]) expect(cachedChain(bad), String(bad)).to.equal(undefined);
+    expect(parseCacheEntry(JSON.stringify({ ...CNITOOL_ENTRY, config: undefined }))).to.not.have.property('chain');
   });
 
   it('maps host netns paths under the agent’s --netns-dir', () => {

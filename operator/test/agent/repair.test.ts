@@ -18,7 +18,7 @@ import { pod, tempDir } from './helpers.js';
 const settings = (over: Partial<CniRepairSettings> = {}): CniRepairSettings => ({ ...REPAIR_DEFAULTS, ...over });
 
 describe('repair plan (pure)', () => {
-  const base: RepairInput = { wantsRedirect: true, programmed: false, attachedBeforeReady: true, validationFailed: false, labelled: false, settings: settings() };
+  const base: RepairInput = { wantsRedirect: true, programmed: false, mayHaveMissedPlugin: true, validationFailed: false, labelled: false, settings: settings() };
   const empty = { inSync: false, hasOurs: false };
   const cases: { name: string; input: Partial<RepairInput>; actions: string[] }[] = [
     { name: 'does nothing for a pod that is not redirected', input: { wantsRedirect: false, live: empty }, actions: [] },
@@ -35,7 +35,7 @@ describe('repair plan (pure)', () => {
     { name: 'acts on a failed istio-validation when the netns is unknown', input: { validationFailed: true, settings: settings({ labelPods: false }) }, actions: ['delete'] },
     { name: 'falls back to label/delete when repairPods cannot find the netns', input: { validationFailed: true, settings: settings({ repairPods: true, deletePods: false }) }, actions: ['label'] },
     { name: 'leaves a pod with an unknown netns and no failure alone', input: {}, actions: [] },
-    { name: 'leaves alone a pod without rules whose sandbox was set up after the agent was ready (its annotations changed)', input: { live: empty, attachedBeforeReady: false }, actions: [] },
+    { name: 'leaves alone a pod without rules whose sandbox was set up after the agent was ready (its annotations changed)', input: { live: empty, mayHaveMissedPlugin: false }, actions: [] },
     { name: 'does not act on a failed validation once the rules are in sync', input: { validationFailed: true, live: { inSync: true, hasOurs: true } }, actions: [] },
   ];
   for (const c of cases) {
@@ -78,13 +78,14 @@ describe('PodRepairer', () => {
 
   const netnsOf = (name: string): string => path.join(dir, 'netns', name);
   /** A pod whose sandbox the runtime set up (netns + libcni cache entry, as containerd or cnitool write it). */
-  const sandbox = (p: V1Pod): void => {
+  const sandbox = (p: V1Pod, chain?: string[]): void => {
     const name = p.metadata?.name ?? '';
     fs.writeFileSync(netnsOf(name), '');
     const entry = {
       kind: 'cniCacheV1',
       containerId: `ctr-${name}`,
-      config: 'e30=',
+      // The configuration the runtime ran; `{}` (no chain to read) unless given.
+      config: Buffer.from(JSON.stringify(chain ? { cniVersion: '1.0.0', name: 'k8s-pod-network', plugins: chain.map((type) => ({ type })) } : {})).toString('base64'),
       ifName: 'eth0',
       networkName: 'k8s-pod-network',
       netns: netnsOf(name),
@@ -156,6 +157,20 @@ describe('PodRepairer', () => {
     const r = new PodRepairer({ pods, executor: dry, events, index, locks: new KeyedLock(), settings: { excludeNamespaces: [] }, repair: settings(), writer, log: silentLogger(), readyAt: () => 0 });
     expect(await r.reconcile('shop/later')).to.deep.equal([]);
     expect(writer.calls).to.deep.equal([]);
+  });
+
+  it('repairs a pod set up after the agent was ready by a chain without mizzen-cni (the runtime read the configuration before our insert)', async () => {
+    sandbox(pod({ name: 'raced' }), ['bridge']);
+    const r = new PodRepairer({ pods, executor: dry, events, index, locks: new KeyedLock(), settings: { excludeNamespaces: [] }, repair: settings({ repairPods: true }), writer, log: silentLogger(), readyAt: () => 0 });
+    expect(await r.reconcile('shop/raced')).to.deep.equal(['repair']);
+    expect(chains('raced')).to.include('ISTIO_OUTPUT');
+  });
+
+  it('leaves alone a pod without rules whose chain had mizzen-cni, even one set up before the agent was ready (the plugin decided)', async () => {
+    sandbox(pod({ name: 'decided' }), ['bridge', 'mizzen-cni']);
+    const r = new PodRepairer({ pods, executor: dry, events, index, locks: new KeyedLock(), settings: { excludeNamespaces: [] }, repair: settings({ repairPods: true }), writer, log: silentLogger(), readyAt: () => Date.now() + 60_000 });
+    expect(await r.reconcile('shop/decided')).to.deep.equal([]);
+    expect(chains('decided')).to.deep.equal([]);
   });
 
   it('ignores a cache entry of an earlier pod with the same name (uid differs)', async () => {

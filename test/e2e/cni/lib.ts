@@ -4,6 +4,7 @@
 // to loopback or to addresses inside the namespaces a lab created. cleanup() removes every netns, the bridge,
 // libcni cache files, temporary directories and processes the lab started, and /var/lib/cni if it created it.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -199,6 +200,23 @@ export class CniLab {
     });
   }
 
+  /**
+   * The plugin types of the chain a runtime ran for the last successful `cnitool add` in a netns, from libcni's
+   * result cache (it keeps the conflist it used); undefined when there is no entry.
+   */
+  cachedChain(netns: string): string[] | undefined {
+    // cnitool's container id: "cnitool-" and the first 10 bytes of the SHA-512 of the netns path, in hex.
+    const containerId = `cnitool-${createHash('sha512').update(`/run/netns/${netns}`).digest('hex').slice(0, 20)}`;
+    let doc: { config?: string };
+    try {
+      doc = JSON.parse(fs.readFileSync(path.join(CNI_CACHE, 'results', `${this.network}-${containerId}-eth0`), 'utf8')) as { config?: string };
+    } catch {
+      return undefined;
+    }
+    const list = JSON.parse(Buffer.from(doc.config ?? '', 'base64').toString('utf8')) as { plugins?: { type?: string }[] };
+    return (list.plugins ?? []).map((p) => p.type ?? '');
+  }
+
   /** The first IPv4 address on eth0 of a netns. */
   async ipOf(netns: string): Promise<string> {
     const out = await sh('ip', ['-n', netns, '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
@@ -282,7 +300,9 @@ export class CniLab {
         resolve(code);
       }),
     );
-    const started = await waitFor('the agent probe server', () => logs.find((l) => l.message === 'Started probe server') ?? (child.exitCode !== null ? Promise.reject(new Error(`agent exited: ${JSON.stringify(logs.slice(-5))}`)) : undefined), 60_000, 50);
+    const started = await waitFor('the agent probe server', () => logs.find((l) => l.message === 'Started probe server') ?? (child.exitCode !== null ? Promise.reject(new Error(`agent exited: ${JSON.stringify(logs.slice(-5))}`)) : undefined), 60_000, 50).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; its log: ${JSON.stringify(logs.slice(-5))}`);
+    });
     return { child, logs, probeUrl: `http://${String(started.address)}`, exited };
   }
 
