@@ -56,23 +56,81 @@ function rssMiB(pid: number | undefined): number {
   return Math.round(Number(line?.replace(/\D+/g, '') ?? 0) / 102.4) / 10;
 }
 
+/** CPU seconds (user + system) a process has used so far; NaN if it is gone. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime and stime, in clock ticks of 1/100 s
+  } catch {
+    return NaN;
+  }
+}
+
+/** The pid of a local cluster's component (scripts/cluster keeps them under its state directory). */
+function componentPid(cluster: string, component: string): number | undefined {
+  const dir = process.env.MIZZEN_CLUSTER_DIR ?? `${os.homedir()}/.cache/mizzen/clusters`;
+  try {
+    return Number(fs.readFileSync(`${dir}/${cluster}/pids/${component}.pid`, 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds used so far by each operator, this process and each cluster's kube-apiserver and etcd. */
+function cpuNow(c0: Member, c1: Member): Record<string, number> {
+  const self = process.cpuUsage();
+  const out: Record<string, number> = {
+    'operator c0': cpuSeconds(c0.op?.child.pid),
+    'operator c1': cpuSeconds(c1.op?.child.pid),
+    'bench itself': (self.user + self.system) / 1e6,
+  };
+  clusterNames.forEach((name, i) => {
+    for (const comp of ['kube-apiserver', 'etcd']) out[`${comp} c${i}`] = cpuSeconds(componentPid(name, comp));
+  });
+  return out;
+}
+
+/** CPU seconds between two readings of cpuNow, as "operator c0 4.1 s, ...". */
+function cpuUsed(before: Record<string, number>, after: Record<string, number>): string {
+  return Object.keys(after)
+    .map((k) => `${k} ${((after[k] ?? NaN) - (before[k] ?? NaN)).toFixed(1)} s`)
+    .join(', ');
+}
+
 interface Counters {
   writes: number;
   requests: number;
   reconciles: number;
   depth: number;
+  /** Requests by "VERB resource" (e.g. "PATCH serviceimports/status"). */
+  byResource: Map<string, number>;
+  /** Seconds spent in write requests (PATCH/POST/PUT/DELETE) and in serviceexport reconciles, summed. */
+  writeSeconds: number;
+  reconcileSeconds: number;
 }
 
 /** The operator's API requests (writes: POST/PUT/PATCH/DELETE; all verbs), reconciles and queue depth so far. */
 async function counters(op: OperatorProcess | undefined): Promise<Counters> {
-  if (!op) return { writes: NaN, requests: NaN, reconciles: NaN, depth: NaN };
+  if (!op) return { writes: NaN, requests: NaN, reconciles: NaN, depth: NaN, byResource: new Map(), writeSeconds: NaN, reconcileSeconds: NaN };
   const lines = (await (await fetch(`${op.probeUrl}/metrics`)).text()).split('\n');
   const sum = (re: RegExp): number => lines.filter((l) => re.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  const byResource = new Map<string, number>();
+  for (const l of lines) {
+    if (!l.startsWith('mizzen_api_requests_total{')) continue;
+    const verb = /verb="([^"]*)"/.exec(l)?.[1] ?? '?';
+    const resource = /resource="([^"]*)"/.exec(l)?.[1] ?? '?';
+    const k = `${verb} ${resource}`;
+    byResource.set(k, (byResource.get(k) ?? 0) + Number(l.split(' ').pop()));
+  }
   return {
+    byResource,
     writes: sum(/^mizzen_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"/),
     requests: sum(/^mizzen_api_requests_total\{/),
     reconciles: sum(/^mizzen_reconcile_total\{controller="serviceexport"/),
     depth: sum(/^mizzen_workqueue_depth\{controller="serviceexport"/),
+    writeSeconds: sum(/^mizzen_api_request_duration_seconds_sum\{verb="(POST|PUT|PATCH|DELETE)"/),
+    reconcileSeconds: sum(/^mizzen_reconcile_duration_seconds_sum\{controller="serviceexport"/),
   };
 }
 
@@ -119,7 +177,7 @@ const sliceAddresses = (s: V1EndpointSlice): string => (s.endpoints ?? []).flatM
 
 /** Creates the namespace, first waiting for a previous run's copy of it to finish terminating. */
 async function usableNamespace(client: KubeClient, name: string): Promise<void> {
-  await waitFor(`namespace ${name} to finish terminating`, async () => !(await client.get(R.namespace, name))?.metadata?.deletionTimestamp, 300_000, 500);
+  await waitFor(`namespace ${name} to finish terminating`, async () => !(await client.get(R.namespace, name))?.metadata?.deletionTimestamp, 600_000, 500);
   await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 }
 
@@ -141,6 +199,8 @@ async function setup(): Promise<[Member, Member]> {
   const [c0, c1] = members as [Member, Member];
   for (const m of members) {
     await installCrds(m.kubeconfig);
+    // A fresh namespace: one left by an interrupted run (or BENCH_KEEP=1) holds converged services already.
+    await m.client.delete(R.namespace, NS);
     for (const ns of [NS, SYSTEM]) await usableNamespace(m.client, ns);
   }
   for (const [m, peer] of [[c0, c1], [c1, c0]] as const) {
@@ -226,8 +286,16 @@ interface Converged {
   /** Per service in c0 and c1. */
   writesPer: [number, number];
   requestsPer: [number, number];
+  reconcilesPer: [number, number];
+  /** Mean latency of a write request and of a reconcile, in ms, in c0 and c1. */
+  writeMs: [number, number];
+  reconcileMs: [number, number];
+  /** Requests per service by verb and resource, in c0 and c1, most first. */
+  byResourcePer: [string, string];
   /** Endpoint changes of converged services made while these converged. */
   propagation: number[];
+  /** CPU seconds each process used meanwhile. */
+  cpu: string;
 }
 
 /** 2. `names.length` exports at once, until everything is in place in both clusters. */
@@ -238,6 +306,7 @@ async function convergence(c0: Member, c1: Member, w: Watches, names: readonly s
     await c0.client.apply(sourceSlice(name, endpointIps(i)));
   });
   const before = [await counters(c0.op), await counters(c1.op)];
+  const cpuBefore = cpuNow(c0, c1);
   const s0 = performance.now();
   let last = NaN;
   let done = false;
@@ -276,10 +345,12 @@ async function convergence(c0: Member, c1: Member, w: Watches, names: readonly s
     20,
   );
   const end = performance.now();
+  const cpuAfter = cpuNow(c0, c1);
   done = true;
   const propagation = (await changing).sort((a, b) => a - b);
   const after = [await counters(c0.op), await counters(c1.op)];
   const per = (f: (c: Counters) => number, i: 0 | 1): number => (f(after[i] as Counters) - f(before[i] as Counters)) / names.length;
+  const mean = (i: 0 | 1, total: (c: Counters) => number, count: (c: Counters) => number): number => (1000 * per(total, i)) / per(count, i);
   return {
     fromFirst: end - s0,
     fromLast: end - last,
@@ -287,8 +358,19 @@ async function convergence(c0: Member, c1: Member, w: Watches, names: readonly s
     created,
     writesPer: [per((c) => c.writes, 0), per((c) => c.writes, 1)],
     requestsPer: [per((c) => c.requests, 0), per((c) => c.requests, 1)],
+    reconcilesPer: [per((c) => c.reconciles, 0), per((c) => c.reconciles, 1)],
+    writeMs: [mean(0, (c) => c.writeSeconds, (c) => c.writes), mean(1, (c) => c.writeSeconds, (c) => c.writes)],
+    reconcileMs: [mean(0, (c) => c.reconcileSeconds, (c) => c.reconciles), mean(1, (c) => c.reconcileSeconds, (c) => c.reconciles)],
+    byResourcePer: [perResource(before[0] as Counters, after[0] as Counters, names.length), perResource(before[1] as Counters, after[1] as Counters, names.length)],
     propagation,
+    cpu: cpuUsed(cpuBefore, cpuAfter),
   };
+}
+
+/** The requests per service between two readings, by verb and resource: "PATCH services 1.0, ...", most first. */
+function perResource(before: Counters, after: Counters, n: number): string {
+  const rows = [...after.byResource].map(([k, v]) => [k, (v - (before.byResource.get(k) ?? 0)) / n] as const).filter(([, v]) => v >= 0.05);
+  return rows.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
 }
 
 /** One endpoint change of `name` in c0, until c1 mirrors it; resolves with the time it took. */
@@ -355,7 +437,8 @@ async function propagation(c0: Member, w: Watches, names: readonly string[]): Pr
 }
 
 async function startOperatorProcesses(c0: Member, c1: Member): Promise<void> {
-  const env: Record<string, string> = {};
+  // The compiled CLI even when a source changed since the build (bin/mizzen would run the sources through tsx).
+  const env: Record<string, string> = { MIZZEN_CLI: 'dist' };
   for (const k of ['NODE_OPTIONS', 'MIZZEN_KUBE_API_QPS', 'MIZZEN_KUBE_API_BURST', 'MIZZEN_MCS_WORKERS']) {
     const v = process.env[`BENCH_${k}`];
     if (v) env[k] = v;
@@ -413,7 +496,11 @@ async function main(): Promise<void> {
       print(
         `  ${String(size).padStart(5)} services × ${endpointsPer} endpoints   converged ${sec(conv.fromLast)} after the last export was created (${sec(conv.fromFirst)} after the first; c1 complete at ${sec(conv.c1Done)}; exports created in ${sec(conv.created)})`,
       );
-      print(`        API writes per service        c0 ${conv.writesPer[0].toFixed(1)}   c1 ${conv.writesPer[1].toFixed(1)}   all API requests per service: c0 ${conv.requestsPer[0].toFixed(1)}   c1 ${conv.requestsPer[1].toFixed(1)}`);
+      print(`        API writes per service        c0 ${conv.writesPer[0].toFixed(1)}   c1 ${conv.writesPer[1].toFixed(1)}   all API requests per service: c0 ${conv.requestsPer[0].toFixed(1)}   c1 ${conv.requestsPer[1].toFixed(1)}   reconciles per service: c0 ${conv.reconcilesPer[0].toFixed(1)}   c1 ${conv.reconcilesPer[1].toFixed(1)}`);
+      print(`        requests per service by verb  c0: ${conv.byResourcePer[0]}`);
+      print(`                                      c1: ${conv.byResourcePer[1]}`);
+      print(`        mean write / reconcile        c0 ${ms(conv.writeMs[0])} / ${ms(conv.reconcileMs[0])}   c1 ${ms(conv.writeMs[1])} / ${ms(conv.reconcileMs[1])}`);
+      print(`        CPU used meanwhile            ${conv.cpu}   (wall ${sec(conv.fromFirst)})`);
       print(`        endpoint change meanwhile     p50 ${ms(pct(prop, 50))}   p99 ${ms(pct(prop, 99))}   (${prop.length} changes of converged services)`);
       print(`        operator RSS                  c0 ${rssMiB(c0.op?.child.pid)} MiB   c1 ${rssMiB(c1.op?.child.pid)} MiB   (${total} services, ${total * endpointsPer} endpoints, ${fillerNamespaces + 3} namespaces cached; load ${load()})`);
       const r = await restart(c0, c1, total);

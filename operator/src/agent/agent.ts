@@ -75,7 +75,7 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
   const client = await connect(loaded.kc, loaded.source);
   const metrics = new Metrics({ defaultMetrics: true });
   const agentMetrics = new AgentMetrics(metrics.registry);
-  client.observer = (verb, status) => metrics.apiRequests.inc({ verb, code: String(status) });
+  client.observer = (verb, status, _ms, resource) => metrics.apiRequests.inc({ verb, code: String(status), resource });
   const informer = new Informer<V1Pod>(R.pod, client, log, { fieldSelector: `spec.nodeName=${cfg.nodeName}`, idleReconnectMs: cfg.informerIdleReconnectMs });
   metrics.onCollectInformers(() => [{ name: informer.name, restarts: informer.stats.restarts, synced: informer.hasSynced() }]);
   // A pod the cache does not have yet is read from the API server after 250 ms (a lagging or stalled watch).

@@ -55,7 +55,7 @@ export class ConfigError extends Error {
 }
 
 /** Services the serviceexport controller reconciles at once (ADR 0006 "Workers"). */
-export const DEFAULT_MCS_WORKERS = 8;
+export const DEFAULT_MCS_WORKERS = 32;
 
 export const allControllers = ['istiooperator', 'revisiontag', 'serviceexport'];
 

@@ -4,7 +4,7 @@ import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { ApiError, FencedError, type StatusDetails } from './errors.js';
 import { encodeBody } from './applybody.js';
 import { loadKubeConfig } from '../config/kubeconfig.js';
-import { type ResourceType, knownResource, resourcePath } from './resources.js';
+import { type ResourceType, knownResource, resourceOfPath, resourcePath } from './resources.js';
 
 export const FIELD_MANAGER = 'mizzen';
 
@@ -82,7 +82,8 @@ export class TokenBucket {
   }
 }
 
-export type RequestObserver = (verb: string, status: number, ms: number) => void;
+/** Called once per request with its verb, HTTP status (0: no answer), duration and resource (resourceOfPath). */
+export type RequestObserver = (verb: string, status: number, ms: number, resource: string) => void;
 
 /**
  * A small JSON client over the API server's REST interface. Objects stay plain JSON (the same shape the
@@ -163,7 +164,7 @@ export class KubeClient {
         res.on('error', reject);
         res.on('end', () => {
           const status = res.statusCode ?? 0;
-          this.observer(method, status, performance.now() - started);
+          this.observer(method, status, performance.now() - started, resourceOfPath(path));
           const text = Buffer.concat(chunks).toString('utf8');
           let body: unknown;
           try {
@@ -177,7 +178,7 @@ export class KubeClient {
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${path} timed out`), { code: 'ETIMEDOUT' })));
       req.on('error', (err) => {
-        this.observer(method, 0, performance.now() - started);
+        this.observer(method, 0, performance.now() - started, resourceOfPath(path));
         reject(err);
       });
       if (payload !== undefined) req.write(payload);

@@ -63,7 +63,10 @@ export class Manager {
 
   /** Counts a client's requests in mizzen_api_requests_total and fences its writes on leadership. */
   instrument(client: KubeClient): KubeClient {
-    client.observer = (verb, status) => this.metrics.apiRequests.inc({ verb, code: String(status) });
+    client.observer = (verb, status, ms, resource) => {
+      this.metrics.apiRequests.inc({ verb, code: String(status), resource });
+      this.metrics.apiRequestDuration.observe({ verb }, ms / 1000);
+    };
     client.writeGuard = () => (this.elector && !this.elector.isLeader() ? 'this process does not hold the leader lease' : undefined);
     return client;
   }

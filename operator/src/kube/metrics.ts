@@ -8,6 +8,7 @@ export class Metrics {
   readonly reconcileErrors: Counter;
   readonly reconcileDuration: Histogram;
   readonly apiRequests: Counter;
+  readonly apiRequestDuration: Histogram;
   readonly isLeader: Gauge;
   private informerStats: () => { name: string; restarts: number; synced: boolean }[] = () => [];
 
@@ -24,7 +25,14 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.apiRequests = new Counter({ name: 'mizzen_api_requests_total', help: 'API server requests by verb and HTTP status', labelNames: ['verb', 'code'], registers });
+    this.apiRequests = new Counter({ name: 'mizzen_api_requests_total', help: 'API server requests by verb, HTTP status and resource', labelNames: ['verb', 'code', 'resource'], registers });
+    this.apiRequestDuration = new Histogram({
+      name: 'mizzen_api_request_duration_seconds',
+      help: 'API server request latency by verb, from the start of the request (after the client rate limit) to the end of the answer',
+      labelNames: ['verb'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
     this.isLeader = new Gauge({ name: 'mizzen_leader', help: '1 while this process holds the leader Lease', registers });
     const stats = (): { name: string; restarts: number; synced: boolean }[] => this.informerStats();
     new Gauge({

@@ -59,3 +59,19 @@ export function resourcePath(t: ResourceType, namespace?: string, name?: string,
   if (name && subresource) path += `/${subresource}`;
   return path;
 }
+
+/**
+ * The resource a REST path addresses, with its subresource: "serviceimports/status", "namespaces", "events"; the
+ * group and namespace are left out. Paths outside /api and /apis (e.g. /readyz) are themselves; a group version
+ * alone is "discovery". For the request metrics: a bounded set of values.
+ */
+export function resourceOfPath(path: string): string {
+  const segs = (path.split('?')[0] ?? '').split('/').filter((s) => s !== '');
+  let rest: string[];
+  if (segs[0] === 'api') rest = segs.slice(2);
+  else if (segs[0] === 'apis') rest = segs.slice(3);
+  else return path.split('?')[0] ?? path;
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  if (rest.length === 0) return 'discovery';
+  return rest.length >= 3 ? `${rest[0] ?? ''}/${rest[2] ?? ''}` : (rest[0] ?? '');
+}

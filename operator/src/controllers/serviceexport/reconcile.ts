@@ -163,7 +163,7 @@ export class ServiceExportReconciler {
 
   controller(manager: Manager, log: Logger): Controller {
     const c = new McsController(
-      { name: CONTROLLER_NAME, reconcile: (key) => this.reconcile(key), workers: this.opts.workers ?? 8 },
+      { name: CONTROLLER_NAME, reconcile: (key) => this.reconcile(key), workers: this.opts.workers ?? 32 },
       log,
       manager.metrics,
       { start: () => this.onStart(), stopping: () => (this.stopped = true), stop: () => this.onStop() },
@@ -308,10 +308,15 @@ export class ServiceExportReconciler {
     if (changed && !last) return true;
     for (const imp of p.serviceImports) changed = (await this.applyObject(withoutStatus(imp), run)) || changed;
     if (changed && !last) return true;
-    for (const slice of p.endpointSlices) await this.applyObject(slice, run);
-    for (const update of p.importStatuses) await this.writeImportStatus(this.withRejection(update, run), run);
-    for (const update of p.exportStatuses) await this.writeExportStatus(this.withRejection(update, run), run);
-    for (const ref of p.deletions) await this.deleteRef(ref, run);
+    // The slices and the statuses do not depend on each other (Ready says the import has its IPs, which are
+    // written by now): one round trip for all of them. Deletions come last, so that a slice renamed by an
+    // endpoint change is replaced before the old one goes.
+    await settleAll([
+      ...p.endpointSlices.map((slice) => this.applyObject(slice, run)),
+      ...p.importStatuses.map((update) => this.writeImportStatus(this.withRejection(update, run), run)),
+      ...p.exportStatuses.map((update) => this.writeExportStatus(this.withRejection(update, run), run)),
+    ]);
+    await settleAll(p.deletions.map((ref) => this.deleteRef(ref, run)));
     return false;
   }
 
@@ -437,6 +442,13 @@ export class ServiceExportReconciler {
     run.overlay.set(id, null);
     this.applied.delete(id);
   }
+}
+
+/** Waits for every promise (no write is left running when the reconcile ends), then throws the first error. */
+async function settleAll(pending: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(pending);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The import as applied to the main resource: its status goes through the status subresource. */
