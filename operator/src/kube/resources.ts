@@ -66,12 +66,15 @@ export function resourcePath(t: ResourceType, namespace?: string, name?: string,
  * alone is "discovery". For the request metrics: a bounded set of values.
  */
 export function resourceOfPath(path: string): string {
-  const segs = (path.split('?')[0] ?? '').split('/').filter((s) => s !== '');
-  let rest: string[];
-  if (segs[0] === 'api') rest = segs.slice(2);
-  else if (segs[0] === 'apis') rest = segs.slice(3);
-  else return path.split('?')[0] ?? path;
-  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  const bare = path.split('?')[0] ?? path;
+  const segs = bare.split('/').filter((s) => s !== '');
+  const skip = segs[0] === 'api' ? 2 : segs[0] === 'apis' ? 3 : -1;
+  if (skip < 0) return bare;
+  let rest = segs.slice(skip);
   if (rest.length === 0) return 'discovery';
+  // namespaces/<ns>/<plural>..., except a namespace's own subresources (namespaces/<name>/status or /finalize).
+  if (rest[0] === 'namespaces' && rest.length >= 3 && !NAMESPACE_SUBRESOURCES.has(rest[2] ?? '')) rest = rest.slice(2);
   return rest.length >= 3 ? `${rest[0] ?? ''}/${rest[2] ?? ''}` : (rest[0] ?? '');
 }
+
+const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);

@@ -298,10 +298,12 @@ describe('multi-cluster services (two clusters, one operator each)', function ()
       });
       expect(derived.spec?.ports?.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port }))).to.deep.equal(want);
       expect(imp.spec?.ips).to.deep.equal(derived.spec?.clusterIPs);
-      // c0's endpoints serve its unnamed port: their mirrored slice port takes the name kube-proxy matches.
-      const fromC0 = await waitFor(`${m.id}'s slices of mixed from c0`, async () => {
+      // c0's endpoints serve its unnamed port: their mirrored slice port takes the name kube-proxy matches. The
+      // slices are written together with the statuses (ADR 0006 "Staged apply"), so the import's status does not
+      // say they are: wait for them to be renamed.
+      const fromC0 = await waitFor(`${m.id}'s slices of mixed from c0 to name the unnamed port`, async () => {
         const slices = await m.importedSlices(NS, 'mixed', 'c0');
-        return slices.length > 0 ? slices : undefined;
+        return slices.length > 0 && slices.every((sl) => (sl.ports ?? []).every((p) => (p.name ?? '') !== '')) ? slices : undefined;
       });
       for (const sl of fromC0) expect(sl.ports?.map((p) => p.name)).to.deep.equal(['tcp-80']);
       const ex = await m.getExport(NS, 'mixed');
