@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -44,30 +40,145 @@ type message struct {
 	OK  *bool           `json:"ok"`
 }
 
+// errTimeout: a socket operation ran past the deadline (SO_RCVTIMEO/SO_SNDTIMEO expired, EAGAIN).
+var errTimeout = errors.New("timeout")
+
+// errClosed: the agent closed the connection (end of stream).
+var errClosed = errors.New("closed")
+
+// conn is a blocking unix stream socket used from the calling thread only, with the exchange's deadline applied
+// to each read and write as the socket's own timeouts. Plain syscalls: no poller, no extra goroutine or thread,
+// which the plugin does not need for one connection and whose set-up is part of every pod's start-up.
+type conn struct {
+	fd       int
+	deadline time.Time
+	buf      []byte // read but not yet consumed
+}
+
+func dialUnix(socket string, deadline time.Time) (*conn, error) {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{fd: fd, deadline: deadline}
+	// A unix connect blocks (up to the send timeout) only while the listener's backlog is full.
+	if err := c.arm(syscall.SO_SNDTIMEO); err != nil {
+		c.close()
+		return nil, err
+	}
+	for {
+		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: socket})
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		c.close()
+		if err == syscall.EAGAIN || err == syscall.EINPROGRESS {
+			return nil, errTimeout
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *conn) close() { _ = syscall.Close(c.fd) }
+
+// arm sets the socket's timeout for the next operation to what is left until the deadline.
+func (c *conn) arm(opt int) error {
+	left := time.Until(c.deadline)
+	if left <= 0 {
+		return errTimeout
+	}
+	tv := syscall.NsecToTimeval(left.Nanoseconds())
+	if tv.Sec == 0 && tv.Usec == 0 {
+		tv.Usec = 1 // zero would mean no timeout
+	}
+	return syscall.SetsockoptTimeval(c.fd, syscall.SOL_SOCKET, opt, &tv)
+}
+
+func (c *conn) write(b []byte) error {
+	for len(b) > 0 {
+		if err := c.arm(syscall.SO_SNDTIMEO); err != nil {
+			return err
+		}
+		n, err := syscall.SendmsgN(c.fd, b, nil, nil, syscall.MSG_NOSIGNAL)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return errTimeout
+		case err != nil:
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// readLine returns the next line without its newline; a last line without one is returned at the end of stream.
+func (c *conn) readLine() ([]byte, error) {
+	scanned := 0
+	for {
+		for i := scanned; i < len(c.buf); i++ {
+			if c.buf[i] == '\n' {
+				line := c.buf[:i:i]
+				c.buf = c.buf[i+1:]
+				return line, nil
+			}
+		}
+		scanned = len(c.buf)
+		if len(c.buf) > maxLine {
+			return nil, fmt.Errorf("the agent's answer is longer than %d bytes", maxLine)
+		}
+		if err := c.arm(syscall.SO_RCVTIMEO); err != nil {
+			return nil, err
+		}
+		if cap(c.buf)-len(c.buf) < 16<<10 {
+			grown := make([]byte, len(c.buf), 2*cap(c.buf)+64<<10)
+			copy(grown, c.buf)
+			c.buf = grown
+		}
+		n, err := syscall.Read(c.fd, c.buf[len(c.buf):cap(c.buf)])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return nil, errTimeout
+		case err != nil:
+			return nil, err
+		case n == 0:
+			if len(c.buf) > 0 {
+				line := c.buf
+				c.buf = nil
+				return line, nil
+			}
+			return nil, errClosed
+		}
+		c.buf = c.buf[:len(c.buf)+n]
+	}
+}
+
 // Exchange sends the request and serves the agent's programs with run until its final answer.
 func Exchange(socket string, req Request, timeout time.Duration, run func([]Step) []StepResult) (Response, error) {
-	deadline := time.Now().Add(timeout)
 	noAnswer := &UnreachableError{Reason: "no answer within " + strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64) + "s"}
-	conn, err := net.DialTimeout("unix", socket, timeout)
+	c, err := dialUnix(socket, time.Now().Add(timeout))
 	if err != nil {
-		if os.IsTimeout(err) {
+		if err == errTimeout {
 			return Response{}, noAnswer
 		}
 		return Response{}, &UnreachableError{Reason: connectReason(err)}
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(deadline)
-	r := bufio.NewReaderSize(conn, 64<<10)
+	defer c.close()
 	send := func(v any) error {
 		b, _ := json.Marshal(v)
-		_, err := conn.Write(append(b, '\n'))
-		return err
+		return c.write(append(b, '\n'))
 	}
 	broken := func(err error) error {
-		if os.IsTimeout(err) {
+		if err == errTimeout {
 			return noAnswer
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		if err == errClosed || err == syscall.ECONNRESET || err == syscall.EPIPE {
 			return &UnreachableError{Reason: "the agent closed the connection without an answer"}
 		}
 		return &UnreachableError{Reason: err.Error()}
@@ -76,7 +187,7 @@ func Exchange(socket string, req Request, timeout time.Duration, run func([]Step
 		return Response{}, broken(err)
 	}
 	for {
-		line, err := readLine(r)
+		line, err := c.readLine()
 		if err != nil {
 			return Response{}, broken(err)
 		}
@@ -94,7 +205,7 @@ func Exchange(socket string, req Request, timeout time.Duration, run func([]Step
 			}
 			results := run(steps)
 			// Running the program may have taken a while (iptables --wait); the answer still has the whole timeout.
-			_ = conn.SetDeadline(time.Now().Add(timeout))
+			c.deadline = time.Now().Add(timeout)
 			if err := send(Report{Results: results}); err != nil {
 				return Response{}, broken(err)
 			}
@@ -106,25 +217,5 @@ func Exchange(socket string, req Request, timeout time.Duration, run func([]Step
 		var res Response
 		_ = json.Unmarshal(line, &res)
 		return res, nil
-	}
-}
-
-func readLine(r *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, isPrefix, err := r.ReadLine()
-		if err != nil {
-			if err == io.EOF && len(line) > 0 {
-				return line, nil
-			}
-			return nil, err
-		}
-		line = append(line, chunk...)
-		if !isPrefix {
-			return line, nil
-		}
-		if len(line) > maxLine {
-			return nil, fmt.Errorf("the agent's answer is longer than %d bytes", maxLine)
-		}
 	}
 }

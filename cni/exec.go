@@ -1,20 +1,42 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
+	"unsafe"
 )
 
-// The only programs the agent may have the plugin run: the iptables family (any backend), ip and nft.
-var allowedTool = regexp.MustCompile(`^(ip6?tables(-legacy|-nft)?-(save|restore)|ip|nft)$`)
+// allowList is the set of programs the agent may have the plugin run: the iptables family (any backend), ip and
+// nft — `^(ip6?tables(-legacy|-nft)?-(save|restore)|ip|nft)$`, matched without a regular expression engine.
+type allowList struct{}
+
+func (allowList) MatchString(tool string) bool {
+	switch tool {
+	case "ip", "nft":
+		return true
+	}
+	rest, ok := strings.CutPrefix(tool, "ip")
+	if !ok {
+		return false
+	}
+	rest = strings.TrimPrefix(rest, "6")
+	if rest, ok = strings.CutPrefix(rest, "tables"); !ok {
+		return false
+	}
+	if r, cut := strings.CutPrefix(rest, "-legacy"); cut {
+		rest = r
+	} else if r, cut := strings.CutPrefix(rest, "-nft"); cut {
+		rest = r
+	}
+	return rest == "-save" || rest == "-restore"
+}
+
+// The only programs the agent may have the plugin run.
+var allowedTool allowList
 
 // Where to look when the runtime's PATH does not have the tool (containerd passes its own environment).
 var fallbackDirs = []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"}
@@ -37,28 +59,90 @@ func enterNetns(path string) error {
 }
 
 func setns(path string) error {
-	f, err := os.Open(path)
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer f.Close()
-	if _, _, errno := syscall.RawSyscall(sysSetns, f.Fd(), syscall.CLONE_NEWNET, 0); errno != 0 {
+	defer syscall.Close(fd)
+	if _, _, errno := syscall.RawSyscall(sysSetns, uintptr(fd), syscall.CLONE_NEWNET, 0); errno != 0 {
 		return fmt.Errorf("setns %s: %w", path, errno)
 	}
 	return nil
 }
 
+func executable(p string) bool {
+	var st syscall.Stat_t
+	return syscall.Stat(p, &st) == nil && st.Mode&syscall.S_IFMT != syscall.S_IFDIR && st.Mode&0o111 != 0
+}
+
+// lookTool finds the tool in PATH (an empty entry is the working directory, as exec.LookPath has it; a relative
+// result is refused), then in the fallback directories.
 func lookTool(tool string) (string, error) {
-	if p, err := exec.LookPath(tool); err == nil {
-		return p, nil
+	for _, dir := range strings.Split(os.Getenv("PATH"), ":") {
+		if dir == "" || dir[0] != '/' {
+			continue // a relative PATH entry would run whatever the working directory holds
+		}
+		if p := dir + "/" + tool; executable(p) {
+			return p, nil
+		}
 	}
 	for _, d := range fallbackDirs {
-		p := filepath.Join(d, tool)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		if p := d + "/" + tool; executable(p) {
 			return p, nil
 		}
 	}
 	return "", fmt.Errorf("%s: not found in PATH nor in %s", tool, strings.Join(fallbackDirs, ", "))
+}
+
+// memfd is an anonymous in-memory file: the step's stdin, stdout and stderr. A child writing to a file needs no
+// reader alive (no pipe, no goroutine, no deadlock on a large output) and reading a file needs no writer.
+func memfd(name string) (int, error) {
+	p, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return -1, err
+	}
+	const mfdCloexec = 1
+	fd, _, errno := syscall.Syscall(sysMemfdCreate, uintptr(unsafe.Pointer(p)), mfdCloexec, 0)
+	if errno != 0 {
+		return -1, fmt.Errorf("memfd_create: %w", errno)
+	}
+	return int(fd), nil
+}
+
+// readAll reads a memfd from its start.
+func readAll(fd int) string {
+	var b []byte
+	buf := make([]byte, 16<<10)
+	off := int64(0)
+	for {
+		n, err := syscall.Pread(fd, buf, off)
+		if n > 0 {
+			b = append(b, buf[:n]...)
+			off += int64(n)
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return string(b)
+		}
+	}
+}
+
+func writeAll(fd int, s string) error {
+	b := []byte(s)
+	for len(b) > 0 {
+		n, err := syscall.Write(fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	_, err := syscall.Seek(fd, 0, 0)
+	return err
 }
 
 // RunSteps runs the steps in the current network namespace, stopping after the first that fails.
@@ -82,19 +166,47 @@ func runStep(s Step) StepResult {
 	if err != nil {
 		return StepResult{Code: -1, Stderr: err.Error()}
 	}
-	cmd := exec.Command(path, s.Args...)
-	cmd.Stdin = strings.NewReader(s.Stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
+	var fds [3]int
+	for i, name := range []string{"stdin", "stdout", "stderr"} {
+		if fds[i], err = memfd(name); err != nil {
+			for _, fd := range fds[:i] {
+				_ = syscall.Close(fd)
+			}
+			return StepResult{Code: -1, Stderr: err.Error()}
+		}
+	}
+	defer func() {
+		for _, fd := range fds {
+			_ = syscall.Close(fd)
+		}
+	}()
+	if err := writeAll(fds[0], s.Stdin); err != nil {
+		return StepResult{Code: -1, Stderr: "mizzen-cni could not write the program's input: " + err.Error()}
+	}
+	// From this (locked) thread, so the child starts in the netns it entered; vfork-like, the way os/exec starts.
+	pid, err := syscall.ForkExec(path, append([]string{path}, s.Args...), &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])},
+	})
+	if err != nil {
+		return StepResult{Code: -1, Stderr: (&os.PathError{Op: "fork/exec", Path: path, Err: err}).Error()}
+	}
+	var status syscall.WaitStatus
+	for {
+		_, err = syscall.Wait4(pid, &status, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	stdout, stderr := readAll(fds[1]), readAll(fds[2])
 	switch {
-	case err == nil:
-		return StepResult{Code: 0, Stdout: stdout.String(), Stderr: stderr.String()}
-	case errors.As(err, &exit):
-		return StepResult{Code: exit.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String()}
+	case err != nil:
+		return StepResult{Code: -1, Stdout: stdout, Stderr: "wait: " + err.Error()}
+	case status.Exited():
+		return StepResult{Code: status.ExitStatus(), Stdout: stdout, Stderr: stderr}
 	default:
-		return StepResult{Code: -1, Stdout: stdout.String(), Stderr: err.Error()}
+		// Killed by a signal: exec.ExitError's ExitCode() was -1 for that too.
+		return StepResult{Code: -1, Stdout: stdout, Stderr: stderr}
 	}
 }
 

@@ -105,7 +105,8 @@ async function main(): Promise<void> {
   const client = await KubeClient.create(KubeClient.loadConfig(kubeconfig));
   const lab = new CniLab({ octet: 50 });
   let agent: AgentProcess | undefined;
-  const netns = (i: number): string => `mz-bench-${process.pid % 100000}-${i}`;
+  const prefix = process.env.BENCH_NETNS_PREFIX ?? `mz-bench-${process.pid % 100000}-`;
+  const netns = (i: number): string => `${prefix}${i}`;
   const pods: { namespace: string; name: string; uid: string }[] = [];
   const primaryDir = `${lab.dir}/primary.d`;
   try {

@@ -1,0 +1,7 @@
+package main
+
+// System call numbers the syscall package does not name on every architecture.
+const (
+	sysSetns       = 268
+	sysMemfdCreate = 279
+)
