@@ -172,6 +172,7 @@ async function main(): Promise<void> {
     console.log(`  ${os.cpus().length} CPUs; load average at start ${loadStart}, now ${load()}; mizzen-cni ${(size / 1e6).toFixed(1)} MB, started by cnispawn (Go fork/exec, as libcni)`);
     console.log(line('primary CNI ADD (bridge + host-local, cnitool)', primary));
     console.log(line('mizzen-cni VERSION (process start and exit)', wall(version)));
+    console.log(line('  CPU (the Go runtime\'s start-up and exit)', cpu(version)));
     console.log(line('mizzen-cni ADD, sequential pods', wall(sequential)));
     console.log(line('  CPU (plugin + its children)', cpu(sequential)));
     console.log(`    ${share(c0, c1)}`);
