@@ -82,7 +82,7 @@ async function counters(agent: AgentProcess, command = 'ADD'): Promise<AgentCoun
     programSeconds: await metricSum(agent, 'mizzen_cni_program_seconds_total', { command }),
     pluginSpawns: await metricSum(agent, 'mizzen_cni_spawns_total', { cause: command.toLowerCase(), by: 'plugin' }),
     agentSpawns: await metricSum(agent, 'mizzen_cni_spawns_total', { by: 'agent' }),
-    cpuSeconds: await metricSum(agent, 'process_cpu_seconds_total'),
+    cpuSeconds: await metricSum(agent, 'mizzen_process_cpu_seconds_total'),
   };
 }
 
