@@ -16,6 +16,8 @@ import { type AgentProcess, CniLab, createPod, metricSum, podManifest } from '..
 const PODS = Number(process.env.BENCH_PODS ?? 200);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 8);
 const REPEAT = Math.min(PODS, Number(process.env.BENCH_REPEAT ?? 50));
+/** How long the agent's idle CPU is measured before the ADDs. */
+const IDLE_MS = 10_000;
 const cluster = process.env.BENCH_CLUSTER ?? 'bench-cni';
 const ns = 'mz-bench-cni';
 
@@ -73,6 +75,8 @@ interface AgentCounters {
   pluginSpawns: number;
   agentSpawns: number;
   cpuSeconds: number;
+  /** performance.now() when read. */
+  at: number;
 }
 
 async function counters(agent: AgentProcess, command = 'ADD'): Promise<AgentCounters> {
@@ -83,15 +87,20 @@ async function counters(agent: AgentProcess, command = 'ADD'): Promise<AgentCoun
     pluginSpawns: await metricSum(agent, 'mizzen_cni_spawns_total', { cause: command.toLowerCase(), by: 'plugin' }),
     agentSpawns: await metricSum(agent, 'mizzen_cni_spawns_total', { by: 'agent' }),
     cpuSeconds: await metricSum(agent, 'mizzen_process_cpu_seconds_total'),
+    at: performance.now(),
   };
 }
+
+/** The agent's CPU per second while no plugin runs (watch traffic, timers, GC), to tell its per-ADD CPU from it. */
+let idleCpuPerSecond = 0;
 
 function share(a: AgentCounters, b: AgentCounters): string {
   const n = Math.max(1, b.adds - a.adds);
   const own = ((b.addSeconds - a.addSeconds - (b.programSeconds - a.programSeconds)) * 1000) / n;
   const cpu = ((b.cpuSeconds - a.cpuSeconds) * 1000) / n;
+  const aboveIdle = ((b.cpuSeconds - a.cpuSeconds - (idleCpuPerSecond * (b.at - a.at)) / 1000) * 1000) / n;
   const procs = 1 + (b.pluginSpawns - a.pluginSpawns) / n;
-  return `agent's own time ${own.toFixed(1)} ms/ADD (decision, program, socket; excluding the plugin running it), agent CPU ${cpu.toFixed(1)} ms/ADD; processes per ADD ${procs.toFixed(2)} (mizzen-cni + what it ran), forked by the agent ${b.agentSpawns - a.agentSpawns}`;
+  return `agent's own time ${own.toFixed(1)} ms/ADD (decision, program, socket; excluding the plugin running it), agent CPU ${cpu.toFixed(1)} ms/ADD (${aboveIdle.toFixed(1)} above its idle rate); processes per ADD ${procs.toFixed(2)} (mizzen-cni + what it ran), forked by the agent ${b.agentSpawns - a.agentSpawns}`;
 }
 
 function check(samples: Sample[], what: string): void {
@@ -151,6 +160,11 @@ async function main(): Promise<void> {
     const version = await spawnJobs(Array.from({ length: REPEAT }, () => ({ ...job('VERSION', 0), stdin: '{"cniVersion":"1.0.0"}' })), 1);
     check(version, 'VERSION');
 
+    const idle0 = await counters(running);
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const idle1 = await counters(running);
+    idleCpuPerSecond = (idle1.cpuSeconds - idle0.cpuSeconds) / ((idle1.at - idle0.at) / 1000);
+
     const c0 = await counters(running);
     const sequential = await spawnJobs(all('ADD'), 1);
     check(sequential, 'sequential ADD');
@@ -173,6 +187,7 @@ async function main(): Promise<void> {
     console.log(line('primary CNI ADD (bridge + host-local, cnitool)', primary));
     console.log(line('mizzen-cni VERSION (process start and exit)', wall(version)));
     console.log(line('  CPU (the Go runtime\'s start-up and exit)', cpu(version)));
+    console.log(`  the agent idle (${IDLE_MS / 1000} s before the ADDs, ${PODS} pods in its cache): ${(idleCpuPerSecond * 1000).toFixed(1)} ms CPU per second`);
     console.log(line('mizzen-cni ADD, sequential pods', wall(sequential)));
     console.log(line('  CPU (plugin + its children)', cpu(sequential)));
     console.log(`    ${share(c0, c1)}`);
