@@ -157,8 +157,8 @@ describe('reliability: the CNI node agent under faults (real netns, cnitool, a r
 
   it(`agent SIGKILLed and SIGTERMed while ${PODS} pods are created: each pod ends with its rules, none runs without them after a successful ADD through the plugin, existing pods untouched`, async () => {
     // Pods that exist before the faults, and their rules.
-    const existing: string[] = [];
-    for (let i = 0; i < 5; i++) existing.push(await sandbox(`old${i}`, await createPod(c, podManifest(ns, `old-${i}`))));
+    const existing = Array.from({ length: 5 }, (_, i) => netnsName(`old${i}`));
+    await pool([0, 1, 2, 3, 4], PARALLEL, async (i) => void (await sandbox(`old${i}`, await createPod(c, podManifest(ns, `old-${i}`)))));
     for (const n of existing) await waitFor(`rules in ${n}`, async () => (await lab.ourChains(n)).includes('ISTIO_OUTPUT'), 30_000, 100);
     reference = await rulesOf(existing[0] ?? '');
     const before = new Map<string, string>();
@@ -167,7 +167,7 @@ describe('reliability: the CNI node agent under faults (real netns, cnitool, a r
 
     // The pods, bound to the node before the runtime sets up their sandboxes (as the scheduler and kubelet do).
     for (let i = 0; i < PODS; i++) runs.push({ name: `new-${i}`, netns: '', retries: 0, startedAt: 0 });
-    for (const r of runs) r.ref = await createPod(c, podManifest(ns, r.name));
+    await pool(runs, PARALLEL, async (r) => void (r.ref = await createPod(c, podManifest(ns, r.name))));
 
     const counts = { succeeded: 0, inFlight: 0 };
     const failures11: string[] = [];
@@ -262,7 +262,7 @@ describe('reliability: the CNI node agent under faults (real netns, cnitool, a r
     // Real TCP: a pod's outbound connection goes to its own port 15001 (nothing listens there: refused), not to the
     // peer; the proxy's UID 1337 reaches the peer.
     const dials: string[] = [];
-    await pool(runs, 4, async (r) => {
+    await pool(runs, PARALLEL, async (r) => {
       const out = await lab.dial(r.netns, peerIp, 9090, 1000);
       if (out !== 'ERR ECONNREFUSED') dials.push(`${r.name}: ${out}`);
     });
