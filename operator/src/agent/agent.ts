@@ -3,7 +3,8 @@
 //   → ready (/readyz) → node taint cni.istio.io/not-ready removed → repair/drift controller started.
 // So the plugin is only in the CNI configuration while someone answers it, and repair only acts on a synced
 // cache. SIGTERM undoes it: our conflist entry (the primary CNI's file written back as it was) and binary go
-// first, then the repair controller, the socket and the informer stop.
+// first, then the repair controller, the socket and the informer stop. A restart (the DaemonSet stays, see
+// restart.ts) leaves the entry and binary for the next agent.
 import path from 'node:path';
 import { ConfigError } from '../config/index.js';
 import { describeListenError, loadKubeConfig } from '../config/kubeconfig.js';
@@ -28,6 +29,7 @@ import { CniInstaller } from './install.js';
 import { KeyedLock } from './lock.js';
 import { AgentMetrics } from './metrics.js';
 import { NetnsIndex } from './netns.js';
+import { keepPluginOnStop } from './restart.js';
 import { InformerPodSource } from './pods.js';
 import { type PodRef, SOCKET_NAME } from './protocol.js';
 import { type PodWriter, PodRepairer } from './repair.js';
@@ -153,7 +155,8 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
       notReady = 'stopping';
       // Our entry leaves the CNI configuration first, while the socket still answers the plugin: the kubelet
       // gives the pod terminationGracePeriodSeconds, and a slow controller stop must not spend them.
-      await installer.uninstall().catch((err: unknown) => log.error('Could not remove mizzen-cni from the CNI configuration', { error: errorMessage(err) }));
+      if (cfg.safeRestart && (await keepPluginOnStop(client, cfg.podName, cfg.podNamespace, cfg.nodeName, log))) await installer.leaveInPlace();
+      else await installer.uninstall().catch((err: unknown) => log.error('Could not remove mizzen-cni from the CNI configuration', { error: errorMessage(err) }));
       await controller.stop();
       await socket.stop();
       await informer.stop();

@@ -270,6 +270,16 @@ export class CniInstaller {
     return changed;
   }
 
+  /**
+   * Stops watching and leaves our entry and binary where they are (a restart of the agent: pods that start
+   * meanwhile fail their ADD with "try again" until the next agent answers, instead of starting without rules).
+   */
+  async leaveInPlace(): Promise<void> {
+    this.stopWatching();
+    await this.running?.catch(() => undefined);
+    this.opts.log.info('Left mizzen-cni in the CNI configuration for the next agent', { dir: this.opts.cniConfDir, plugin: this.pluginPath });
+  }
+
   /** Stops watching without touching anything (tests). */
   stop(): void {
     this.stopWatching();

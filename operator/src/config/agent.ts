@@ -38,6 +38,8 @@ export interface AgentConfig {
   /** How long ADD waits for a pod that is not in the cache yet. */
   podWaitMs: number;
   informerIdleReconnectMs: number;
+  /** Leave the plugin in place when stopping while the DaemonSet stays (MIZZEN_SAFE_RESTART, default true). */
+  safeRestart: boolean;
 }
 
 export interface AgentFlags {
@@ -137,5 +139,12 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
     logFormat,
     ...durations(flags),
     informerIdleReconnectMs: parseDuration(pick(undefined, ['MIZZEN_WATCH_IDLE_RECONNECT'], '5m'), 'MIZZEN_WATCH_IDLE_RECONNECT'),
+    safeRestart: parseBoolean(pick(undefined, ['MIZZEN_SAFE_RESTART'], 'true'), 'MIZZEN_SAFE_RESTART'),
   };
+}
+
+function parseBoolean(value: string, name: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new ConfigError(`${name} must be true or false, not ${JSON.stringify(value.slice(0, 64))}`);
 }

@@ -322,6 +322,43 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
       expect((await getPod(kc(), ns, 'badannotation')).status?.phase).not.to.equal('Running');
     });
 
+    it('an agent restart (its pod deleted, the DaemonSet stays) leaves mizzen-cni in the chain: a pod created meanwhile waits and starts with its rules', async function () {
+      this.timeout(10 * 60_000);
+      const old = (await agentPods(kc())).find((p) => !p.metadata.deletionTimestamp && isReady(p));
+      expect(old, 'a Ready agent before the restart').to.not.equal(undefined);
+      const chained = async (): Promise<boolean> => (JSON.parse(await nodeExec(['cat', '/etc/cni/net.d/10-bridge.conflist'])) as { plugins: { type: string }[] }).plugins.some((p) => p.type === 'mizzen-cni');
+      let samples = 0;
+      let missing = 0;
+      let watching = true;
+      const sampler = (async () => {
+        while (watching) {
+          samples++;
+          if (!(await chained())) missing++;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      try {
+        const t0 = Date.now();
+        await kubectl(kc(), ['delete', 'pod', '-n', 'kube-system', old!.metadata.name, '--wait=false']);
+        await waitFor('the old agent pod gone', async () => !(await agentPods(kc())).some((p) => p.metadata.name === old!.metadata.name), 120_000, 200);
+        const gone = Date.now();
+        await apply(kc(), [sidecarPod('restart')]);
+        const next = await waitFor('the next agent Ready', async () =>
+          (await agentPods(kc())).find((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running' && isReady(p)), 5 * 60_000, 250);
+        const ready = Date.now();
+        const pod = await waitPodReady(kc(), ns, 'restart', 180_000);
+        const retried = (await eventsOf(kc(), 'restart', 'FailedCreatePodSandBox')).split('mizzen').length - 1;
+        console.log(`    agent restart: old pod gone ${((gone - t0) / 1000).toFixed(1)}s after the delete, next agent ${next.metadata.name} Ready ${((ready - gone) / 1000).toFixed(1)}s later; the pod created in between had ${retried} failed sandbox ADD(s) naming mizzen before it started; conflist sampled ${samples}x, without mizzen-cni ${missing}x (load ${loadavg()})`);
+        expect(missing, 'samples of the conflist without our entry during the restart').to.equal(0);
+        const echoIP = (await getPod(kc(), ns, 'echo')).status!.podIP!;
+        expect((await kubectl(kc(), ['exec', '-n', ns, pod.metadata.name, '-c', 'app', '--', '/mztest', 'connect', `${echoIP}:8080`, 'restart'])).trim()).to.match(/^proxy 15001 /);
+        expect(await eventsOf(kc(), 'restart', 'UninitializedPodLabelled')).to.equal('');
+      } finally {
+        watching = false;
+        await sampler;
+      }
+    });
+
     it('the race with repair in place: a pod started while no agent ran gets its rules in the same sandbox', async function () {
       this.timeout(10 * 60_000);
       const patchIop = (spec: object): Promise<string> =>

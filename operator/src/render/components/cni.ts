@@ -49,7 +49,10 @@ export const CONFIG_CHECKSUM_ANNOTATION = 'mizzen.dev/config-checksum';
 
 const LABELS = { 'k8s-app': 'istio-cni-node' };
 
-/** Only what the agent does with this config: read pods and nodes, untaint nodes, record events, repair pods. */
+/**
+ * Only what the agent does with this config: read pods and nodes, untaint nodes, record events, repair pods, and
+ * read its own DaemonSet when it stops (a restart leaves the plugin in place, agent/restart.ts).
+ */
 export function cniRules(cfg: CniConfig): PolicyRule[] {
   const podVerbs = ['get', 'list', 'watch'];
   if (cfg.repair.enabled && cfg.repair.deletePods) podVerbs.push('delete');
@@ -58,6 +61,7 @@ export function cniRules(cfg: CniConfig): PolicyRule[] {
     { apiGroups: [''], resources: ['pods'], verbs: podVerbs },
     { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
     { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['get'] },
   ];
 }
 
