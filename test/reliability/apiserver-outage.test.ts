@@ -8,12 +8,13 @@ import { R } from '../../operator/src/kube/resources.js';
 import { e2e } from '../e2e/lib/env.js';
 import { clusterCmd, waitFor } from '../e2e/lib/cluster.js';
 import { logTail, metric, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
+import { scale } from './scale.js';
 
 interface Lease extends KubernetesObject {
   spec?: { holderIdentity?: string | null };
 }
 
-const OUTAGE_MS = Number(process.env.MIZZEN_OUTAGE_MS ?? 60_000);
+const OUTAGE_MS = scale('MIZZEN_OUTAGE_MS', 60_000, 600_000);
 
 describe('reliability: the API server unreachable for a minute while the operator leads', function () {
   this.timeout(OUTAGE_MS + 420_000);

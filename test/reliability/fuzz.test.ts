@@ -7,6 +7,7 @@ import { R } from '../../operator/src/kube/resources.js';
 import { e2e } from '../e2e/lib/env.js';
 import { kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { logTail, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
+import { scale } from './scale.js';
 
 /**
  * Generated IstioOperator, RevisionTag and ServiceExport documents (valid ones, boundary values and garbage: wrong
@@ -17,7 +18,7 @@ import { logTail, metricSum, startOperatorProcess, stopOperatorProcess, type Ope
  * current generation, and an invalid one says which field; a valid spec applied afterwards recovers it.
  * MIZZEN_FUZZ_DOCS (default 10,000) documents; MIZZEN_FUZZ_SEED (default printed) replays a run.
  */
-const DOCS = Number(process.env.MIZZEN_FUZZ_DOCS ?? 10_000);
+const DOCS = scale('MIZZEN_FUZZ_DOCS', 10_000, 50_000);
 const SEED = Number(process.env.MIZZEN_FUZZ_SEED ?? 20261201);
 const NS = 'mz-fuzz';
 const NAMES = 4;
@@ -156,7 +157,7 @@ describe('reliability: fuzzed documents against a real API server with the opera
   });
 
   it(`applies ${DOCS} generated documents: every refusal names its field, the operator never exits`, async function () {
-    this.timeout(40 * 60_000);
+    this.timeout((10 + DOCS / 400) * 60_000);
     console.log(`      fast-check seed ${SEED} (MIZZEN_FUZZ_SEED replays it), ${DOCS} documents, ${CONCURRENCY} at a time`);
     const docs = fc.sample(doc, { seed: SEED, numRuns: DOCS });
     const counts = { accepted: 0, refused: 0, typed: 0, client: 0, withoutField: 0, other: 0 };

@@ -11,8 +11,9 @@ import { e2e } from '../e2e/lib/env.js';
 import { kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { apiWrites, logTail, metric, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
 import { quantile } from '../e2e/lib/stats.js';
+import { scale } from './scale.js';
 
-const KILLS = Number(process.env.MIZZEN_FAULT_LEADER_KILLS ?? 8);
+const KILLS = scale('MIZZEN_FAULT_LEADER_KILLS', 8, 40);
 const NS = 'mz-leader-kill';
 const LEASE = 'mizzen-fault-leader';
 const LEASE_MS = 4000;
@@ -27,7 +28,7 @@ interface Iop extends KubernetesObject {
 }
 
 describe('reliability: two operators with leader election, the leader SIGKILLed again and again', function () {
-  this.timeout(15 * 60_000);
+  this.timeout((5 + KILLS) * 60_000);
   let client: KubeClient;
   const procs: OperatorProcess[] = [];
   const args = (id: string): string[] => ['--namespace', NS, '--lease-name', LEASE, '--lease-duration', `${LEASE_MS}ms`, '--identity', id, '--controllers', 'istiooperator'];

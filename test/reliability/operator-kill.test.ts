@@ -15,8 +15,9 @@ import { e2e } from '../e2e/lib/env.js';
 import { kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { apiWrites, logTail, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
 import { quantile } from '../e2e/lib/stats.js';
+import { scale } from './scale.js';
 
-const KILLS = Number(process.env.MIZZEN_FAULT_KILLS ?? 20);
+const KILLS = scale('MIZZEN_FAULT_KILLS', 20, 100);
 const SEED = Number(process.env.MIZZEN_FAULT_SEED ?? 20261201);
 const NS = 'mz-kill';
 const MAX_IOPS = 6;
@@ -40,7 +41,7 @@ function prng(seed: number): () => number {
 }
 
 describe('reliability: the operator SIGKILLed at random points while it applies IstioOperators', function () {
-  this.timeout(15 * 60_000);
+  this.timeout((5 + KILLS / 2) * 60_000);
   let client: KubeClient;
   /** Writes the IstioOperators under its own field manager, so that any other writer of their spec shows. */
   let writer: KubeClient;
