@@ -8,6 +8,7 @@ import { R } from '../../operator/src/kube/resources.js';
 import { e2e } from '../e2e/lib/env.js';
 import { clusterCmd, waitFor } from '../e2e/lib/cluster.js';
 import { logTail, metric, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
+import { chartIdentity, refusedInLogs, refusedTotal, type ChartIdentity } from '../e2e/lib/rbac.js';
 import { scale } from './scale.js';
 
 interface Lease extends KubernetesObject {
@@ -22,13 +23,17 @@ describe('reliability: the API server unreachable for a minute while the operato
   const leaseName = 'mizzen-reliability-leader';
   let client: KubeClient;
   let op: OperatorProcess | undefined;
+  let identity: ChartIdentity | undefined;
 
   before(async () => {
     client = await KubeClient.create(KubeClient.loadConfig(e2e.kubeconfig));
+    // Exactly the chart's RBAC, for a release in the Lease's namespace.
+    identity = await chartIdentity(e2e.kubeconfig, namespace);
   });
 
   after(async () => {
     await stopOperatorProcess(op);
+    await identity?.remove();
     await client.delete(R.namespace, namespace).catch(() => undefined);
     client.close();
   });
@@ -39,7 +44,7 @@ describe('reliability: the API server unreachable for a minute while the operato
 
   it('stops leading, neither spins nor floods its log, stays up, and leads again when the server is back', async () => {
     // The defaults of a Deployment: a 15 s lease, a 10 s renew deadline; every controller.
-    op = await startOperatorProcess(e2e.kubeconfig, ['--namespace', namespace, '--lease-name', leaseName, '--identity', 'reliability-a']);
+    op = await startOperatorProcess(identity!.kubeconfig, ['--namespace', namespace, '--lease-name', leaseName, '--identity', 'reliability-a']);
     await waitFor('the operator to lead', async () => (await metric(op!, 'mizzen_leader')) === 1, 120_000, 200);
     await waitFor('the operator to start its controllers', () => op!.logs.find((l) => l.message === 'Synced caches'), 120_000, 200);
 
@@ -50,6 +55,9 @@ describe('reliability: the API server unreachable for a minute while the operato
     const cpu0 = (await metric(op, 'mizzen_process_cpu_seconds_total')) ?? 0;
     const baseline = (cpu0 - cpuBase0) / ((Date.now() - tBase) / 1000);
     const logs0 = op.logs.length;
+    // Nothing refused before the outage (the API server answers 403 while it starts again, before it is ready).
+    expect(await refusedTotal(op), "requests refused with the chart's RBAC before the outage").to.equal(0);
+    expect(refusedInLogs(op.logs), 'log lines of refused requests before the outage').to.deep.equal([]);
     const t0 = Date.now();
     await clusterCmd('stop-apiserver', e2e.name);
     let stoppedLeadingMs: number;

@@ -7,6 +7,7 @@ import { R } from '../../operator/src/kube/resources.js';
 import { e2e } from '../e2e/lib/env.js';
 import { kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { logTail, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
+import { chartIdentity, refusedInLogs, refusedTotal, type ChartIdentity } from '../e2e/lib/rbac.js';
 import { scale } from './scale.js';
 
 /**
@@ -129,6 +130,7 @@ const shorten = (s: string): string => (s.length > 300 ? `${s.slice(0, 300)}… 
 describe('reliability: fuzzed documents against a real API server with the operator running', function () {
   let client: KubeClient;
   let op: OperatorProcess;
+  let identity: ChartIdentity | undefined;
   const kinds = [
     { t: R.istioOperator, kind: 'IstioOperator' },
     { t: R.revisionTag, kind: 'RevisionTag' },
@@ -140,7 +142,8 @@ describe('reliability: fuzzed documents against a real API server with the opera
     await kubectl(e2e.kubeconfig, ['create', 'namespace', NS]).catch(() => undefined);
     // An id an earlier suite set stays (a different --cluster-id would stop the operator).
     const property = await client.get<KubernetesObject & { spec?: { value?: string } }>(R.clusterProperty, 'cluster.clusterset.k8s.io');
-    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,revisiontag,serviceexport', '--cluster-id', property?.spec?.value ?? 'fuzz-c0']);
+    identity = await chartIdentity(e2e.kubeconfig);
+    op = await startOperatorProcess(identity.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,revisiontag,serviceexport', '--cluster-id', property?.spec?.value ?? 'fuzz-c0']);
   });
 
   afterEach(function () {
@@ -152,6 +155,7 @@ describe('reliability: fuzzed documents against a real API server with the opera
     // Deleted while the operator runs: its finalizers remove what each IstioOperator installed.
     await kubectl(e2e.kubeconfig, ['-n', NS, 'delete', 'istiooperators,revisiontags,serviceexports', '--all', '--timeout=180s']).catch(() => undefined);
     await stopOperatorProcess(op);
+    await identity?.remove();
     await kubectl(e2e.kubeconfig, ['delete', 'namespace', NS, '--wait=false']).catch(() => undefined);
     client.close();
   });
@@ -248,5 +252,8 @@ describe('reliability: fuzzed documents against a real API server with the opera
     }
     console.log(`      ${iops.length} IstioOperators recovered`);
     expect(op.child.exitCode).to.equal(null);
+    // The operator ran with exactly the chart's RBAC (a token of its ServiceAccount): nothing refused.
+    expect(await refusedTotal(op), "requests refused with the chart's RBAC").to.equal(0);
+    expect(refusedInLogs(op.logs), 'log lines of refused requests').to.deep.equal([]);
   });
 });

@@ -1,7 +1,8 @@
 // Fault suite: two operator processes with leader election; the leader is SIGKILLed again and again and a fresh
 // process is started as the next standby each time. Each takeover must come within the lease duration plus a retry
 // period (figures printed, bound generous for a loaded machine), the standby must make no mutating API request and
-// no reconcile while it is standby, and each new leader must reconcile a change. Runs on the e2e cluster.
+// no reconcile while it is standby, and each new leader must reconcile a change. Every process runs with exactly the
+// Helm chart's RBAC (a token of its ServiceAccount; the Lease in the release namespace). Runs on the e2e cluster.
 import os from 'node:os';
 import { expect } from 'chai';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -11,6 +12,7 @@ import { e2e } from '../e2e/lib/env.js';
 import { kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { apiWrites, logTail, metric, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
 import { quantile } from '../e2e/lib/stats.js';
+import { chartIdentity, refusedInLogs, refusedTotal, type ChartIdentity } from '../e2e/lib/rbac.js';
 import { scale } from './scale.js';
 
 const KILLS = scale('MIZZEN_FAULT_LEADER_KILLS', 8, 40);
@@ -31,6 +33,7 @@ describe('reliability: two operators with leader election, the leader SIGKILLed 
   this.timeout((5 + KILLS) * 60_000);
   let client: KubeClient;
   const procs: OperatorProcess[] = [];
+  let identity: ChartIdentity | undefined;
   const args = (id: string): string[] => ['--namespace', NS, '--lease-name', LEASE, '--lease-duration', `${LEASE_MS}ms`, '--identity', id, '--controllers', 'istiooperator'];
   const lease = (): Promise<Lease | undefined> => client.get<Lease>(R.lease, LEASE, NS);
   const applyIop = (round: number): Promise<KubernetesObject> =>
@@ -42,7 +45,7 @@ describe('reliability: two operators with leader election, the leader SIGKILLed 
   };
   /** A fresh standby: its probe server listens and it has read the Lease (a GET), and it does not lead. */
   const startStandby = async (id: string): Promise<OperatorProcess> => {
-    const p = await startOperatorProcess(e2e.kubeconfig, args(id));
+    const p = await startOperatorProcess(identity!.kubeconfig, args(id));
     procs.push(p);
     await waitFor(`${id} to read the Lease`, async () => (await metricSum(p, 'mizzen_api_requests_total', { verb: 'GET' })) > 0, 60_000, 100);
     return p;
@@ -52,6 +55,7 @@ describe('reliability: two operators with leader election, the leader SIGKILLed 
     client = await KubeClient.create(KubeClient.loadConfig(e2e.kubeconfig));
     await waitFor(`namespace ${NS} of an earlier run to be gone`, async () => !(await client.get<KubernetesObject & { status?: { phase?: string } }>(R.namespace, NS))?.status?.phase?.startsWith('Terminating'), 120_000, 500);
     await kubectl(e2e.kubeconfig, ['create', 'namespace', NS]).catch(() => undefined);
+    identity = await chartIdentity(e2e.kubeconfig, NS);
   });
 
   afterEach(function () {
@@ -63,6 +67,7 @@ describe('reliability: two operators with leader election, the leader SIGKILLed 
     // Deleted while the last leader runs: its finalizer removes the children.
     await kubectl(e2e.kubeconfig, ['-n', NS, 'delete', 'istiooperators', '--all', '--timeout=120s']).catch(() => undefined);
     for (const p of procs) await stopOperatorProcess(p);
+    await identity?.remove();
     await kubectl(e2e.kubeconfig, ['delete', 'namespace', NS, '--wait=false']).catch(() => undefined);
     client.close();
   });
@@ -127,5 +132,9 @@ describe('reliability: two operators with leader election, the leader SIGKILLed 
     console.log(`      change → HEALTHY under each new leader: p50 ${quantile(reconciled, 0.5)} ms, max ${Math.max(...reconciled)} ms; ${standbySamples} samples of standby writes, all 0; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     // The figures are printed; the bound leaves room for a loaded machine (polling, a slow event loop).
     for (const t of takeovers) expect(t, 'takeover').to.be.at.most(LEASE_MS + RETRY_MS + 4000);
+    // The chart's RBAC was enough for leaders and standbys (the killed ones' logs included).
+    expect(await refusedTotal(leader), "the last leader's requests refused with the chart's RBAC").to.equal(0);
+    expect(await refusedTotal(standby), "the last standby's requests refused with the chart's RBAC").to.equal(0);
+    expect(procs.flatMap((p) => refusedInLogs(p.logs)), 'log lines of refused requests').to.deep.equal([]);
   });
 });

@@ -15,6 +15,7 @@ import { e2e } from '../e2e/lib/env.js';
 import { kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { apiWrites, logTail, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
 import { quantile } from '../e2e/lib/stats.js';
+import { chartIdentity, refusedInLogs, refusedTotal, type ChartIdentity } from '../e2e/lib/rbac.js';
 import { scale } from './scale.js';
 
 const KILLS = scale('MIZZEN_FAULT_KILLS', 20, 100);
@@ -46,6 +47,14 @@ describe('reliability: the operator SIGKILLed at random points while it applies 
   /** Writes the IstioOperators under its own field manager, so that any other writer of their spec shows. */
   let writer: KubeClient;
   let op: OperatorProcess | undefined;
+  let sa: ChartIdentity | undefined;
+  /** Every operator process's log, the killed ones' included. */
+  const logs: Record<string, unknown>[][] = [];
+  const start = async (): Promise<OperatorProcess> => {
+    const p = await startOperatorProcess(sa!.kubeconfig, args);
+    logs.push(p.logs);
+    return p;
+  };
   const args = ['--no-leader-elect', '--controllers', 'istiooperator'];
 
   before(async () => {
@@ -54,6 +63,7 @@ describe('reliability: the operator SIGKILLed at random points while it applies 
     // A namespace of an earlier run may still be terminating.
     await waitFor(`namespace ${NS} of an earlier run to be gone`, async () => !(await client.get<KubernetesObject & { status?: { phase?: string } }>(R.namespace, NS))?.status?.phase?.startsWith('Terminating'), 120_000, 500);
     await kubectl(e2e.kubeconfig, ['create', 'namespace', NS]).catch(() => undefined);
+    sa = await chartIdentity(e2e.kubeconfig);
   });
 
   afterEach(function () {
@@ -63,9 +73,10 @@ describe('reliability: the operator SIGKILLed at random points while it applies 
   after(async function () {
     this.timeout(300_000);
     // Deleted while an operator runs: its finalizer removes the children.
-    if (!op || op.child.exitCode !== null || op.child.signalCode !== null) op = await startOperatorProcess(e2e.kubeconfig, args).catch(() => undefined);
+    if (!op || op.child.exitCode !== null || op.child.signalCode !== null) op = await start().catch(() => undefined);
     await kubectl(e2e.kubeconfig, ['-n', NS, 'delete', 'istiooperators', '--all', '--timeout=180s']).catch(() => undefined);
     await stopOperatorProcess(op);
+    await sa?.remove();
     await kubectl(e2e.kubeconfig, ['delete', 'namespace', NS, '--wait=false']).catch(() => undefined);
     client.close();
     writer.close();
@@ -94,7 +105,7 @@ describe('reliability: the operator SIGKILLed at random points while it applies 
 
     // Two IstioOperators before the first start, so the first kill already falls into an install.
     for (; created < 2; created++) await apply(`kill-${created}`, specOf(created, 0));
-    op = await startOperatorProcess(e2e.kubeconfig, args);
+    op = await start();
 
     const actions: Record<string, number> = { create: 0, change: 0, delete: 0 };
     const killPoints: string[] = [];
@@ -136,7 +147,7 @@ describe('reliability: the operator SIGKILLed at random points while it applies 
       cur.child.kill('SIGKILL');
       lastKill = Date.now();
       await cur.exited;
-      op = await startOperatorProcess(e2e.kubeconfig, args);
+      op = await start();
     }
 
     // The last start: everything must converge (times counted from the last kill, the process start included).
@@ -199,5 +210,8 @@ describe('reliability: the operator SIGKILLed at random points while it applies 
     expect(missing, 'rendered objects that are not there').to.deep.equal([]);
     expect(specWriters, 'spec writes by anyone but the test').to.deep.equal([]);
     expect(op.child.exitCode, 'the last operator is still running').to.equal(null);
+    // Every process ran with exactly the chart's RBAC (a token of its ServiceAccount): nothing refused.
+    expect(await refusedTotal(op), "the last operator's requests refused with the chart's RBAC").to.equal(0);
+    expect(logs.flatMap((l) => refusedInLogs(l)), 'log lines of refused requests').to.deep.equal([]);
   });
 });
