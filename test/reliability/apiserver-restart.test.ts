@@ -13,7 +13,7 @@ import { clusterCmd, kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { logTail, metricSum, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
 import { service, serviceExport } from '../e2e/mcs/helpers.js';
 import { quantile } from '../e2e/lib/stats.js';
-import { chartIdentity, refusedInLogs, refusedRequests, refusedTotal, type ChartIdentity } from '../e2e/lib/rbac.js';
+import { chartIdentity, refusedInLogs, refusedRequests, refusedTotal, tokenInLogs, type ChartIdentity } from '../e2e/lib/rbac.js';
 import { scale } from './scale.js';
 
 const RESTARTS = scale('MIZZEN_FAULT_RESTARTS', 10, 30);
@@ -178,5 +178,6 @@ describe('reliability: the API server restarted during reconciles of IstioOperat
     console.log(`      ${total} API requests with the chart's ServiceAccount token: ${steady.refused} refused outside the restarts, ${restartRefused} while an API server was starting (${JSON.stringify(await refusedRequests(op!))})`);
     expect(steady.refused, "requests refused with the chart's RBAC outside the restarts").to.equal(0);
     expect(steady.logs, 'log lines of refused requests outside the restarts').to.deep.equal([]);
+    expect(tokenInLogs(op!.logs, identity!.token), 'log lines carrying the operator token').to.deep.equal([]);
   });
 });

@@ -14,7 +14,7 @@ import { e2e } from '../e2e/lib/env.js';
 import { clusterCmd, waitFor } from '../e2e/lib/cluster.js';
 import { ensureSecondCluster, second, teardownSecondCluster } from '../e2e/lib/multicluster.js';
 import { logTail, metricSum, startOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
-import { chartIdentity, refusedInLogs, refusedRequests, refusedTotal, type ChartIdentity } from '../e2e/lib/rbac.js';
+import { chartIdentity, refusedInLogs, refusedRequests, refusedTotal, tokenInLogs, type ChartIdentity } from '../e2e/lib/rbac.js';
 import { addresses, condition, deployment, isTrue, Member, memberSecret, service, serviceExport, stopOperator, type Import } from '../e2e/mcs/helpers.js';
 import { LONG, scale } from './scale.js';
 
@@ -268,6 +268,8 @@ describe('reliability: a peer cluster unreachable for minutes', function () {
     expect((await refusedTotal(op1)) - steadyFrom.c1, "c1: requests refused with the chart's RBAC after it was back").to.equal(0);
     expect([...refusedBefore.logs0, ...refusedBefore.logs1], 'log lines of refused requests before the outage').to.deep.equal([]);
     expect([...refusedInLogs(op0.logs.slice(steadyFrom.c0)), ...refusedInLogs(op1.logs.slice(steadyFrom.logs1))], 'log lines of refused requests after c1 was back').to.deep.equal([]);
+    // Neither cluster's token (each operator's own, and the one it reads its peer with) is in a log line.
+    for (const id of identities) for (const op of ops.values()) expect(tokenInLogs(op.logs, id.token), 'log lines carrying a token').to.deep.equal([]);
     // A member Secret read is logged ("Added peer cluster" naming its cluster id): c1's is, the stray one never.
     expect(op0.logs.some((l) => l.message === 'Added peer cluster' && l.cluster === c1.id), "c0's operator added c1 from mizzen-system").to.equal(true);
     expect(op0.logs.filter((l) => JSON.stringify(l).includes('po-stray')), 'log lines about the member Secret outside mizzen-system').to.deep.equal([]);

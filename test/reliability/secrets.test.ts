@@ -1,7 +1,8 @@
 // No credential in a log or an Event: member kubeconfigs carrying a known token (one whose server cannot be
 // reached, one the API server refuses) go through every path that reads them (the Multi-Cluster Services peer
 // set and the remote secrets an IstioOperator asks for) with the operator logging at debug level; then the whole
-// log and every Event of the cluster are searched for the token, in clear and in base64.
+// log and every Event of the cluster are searched for the token, in clear and in base64, and for the operator's own
+// token: it runs with exactly the Helm chart's RBAC (a TokenRequest token of the chart's ServiceAccount).
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
@@ -11,6 +12,7 @@ import { R } from '../../operator/src/kube/resources.js';
 import { e2e } from '../e2e/lib/env.js';
 import { kubectl, waitFor } from '../e2e/lib/cluster.js';
 import { logTail, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../e2e/lib/operator.js';
+import { chartIdentity, refusedTotal, type ChartIdentity } from '../e2e/lib/rbac.js';
 
 const OPERATOR_NS = 'mizzen-system';
 const NS = 'mz-leak';
@@ -33,6 +35,7 @@ describe('reliability: no credential in the operator log or an Event', function 
   const members = ['leak-unreachable', 'leak-refused'];
   let client: KubeClient;
   let op: OperatorProcess | undefined;
+  let identity: ChartIdentity | undefined;
   let server = '';
 
   before(async () => {
@@ -40,11 +43,13 @@ describe('reliability: no credential in the operator log or an Event', function 
     server = (YAML.parse(await kubectl(e2e.kubeconfig, ['config', 'view', '--raw', '-o', 'yaml'])) as { clusters: { cluster: { server: string } }[] }).clusters[0]!.cluster.server;
     await kubectl(e2e.kubeconfig, ['create', 'namespace', OPERATOR_NS]).catch(() => undefined);
     await kubectl(e2e.kubeconfig, ['create', 'namespace', NS]).catch(() => undefined);
+    identity = await chartIdentity(e2e.kubeconfig, OPERATOR_NS);
   });
 
   after(async () => {
     await kubectl(e2e.kubeconfig, ['-n', NS, 'delete', 'istiooperators', '--all', '--timeout=120s']).catch(() => undefined);
     await stopOperatorProcess(op);
+    await identity?.remove();
     for (const m of members) await client.delete(R.secret, m, OPERATOR_NS).catch(() => undefined);
     await kubectl(e2e.kubeconfig, ['delete', 'namespace', NS, '--wait=false']).catch(() => undefined);
     client.close();
@@ -68,7 +73,7 @@ describe('reliability: no credential in the operator log or an Event', function 
     // The cluster's id may already be set (ClusterProperty, by an earlier suite): a different --cluster-id would stop
     // the operator, so use it.
     const property = await client.get<KubernetesObject & { spec?: { value?: string } }>(R.clusterProperty, 'cluster.clusterset.k8s.io');
-    op = await startOperatorProcess(e2e.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,serviceexport', '--cluster-id', property?.spec?.value ?? 'leak-c0', '--log-level', 'debug']);
+    op = await startOperatorProcess(identity!.kubeconfig, ['--no-leader-elect', '--controllers', 'istiooperator,serviceexport', '--cluster-id', property?.spec?.value ?? 'leak-c0', '--log-level', 'debug']);
     await client.apply({
       apiVersion: 'install.istio.io/v1alpha1',
       kind: 'IstioOperator',
@@ -103,8 +108,10 @@ describe('reliability: no credential in the operator log or an Event', function 
 
     const logText = op.logs.map((l) => JSON.stringify(l)).join('\n');
     const eventText = JSON.stringify(await events());
-    const found = needles.filter((n) => logText.includes(n) || eventText.includes(n));
-    console.log(`      searched ${op.logs.length} log lines (debug) and ${(await events()).length} Events for the token: ${found.length === 0 ? 'not found' : 'FOUND'}`);
-    expect(found, 'the member token in a log line or an Event').to.deep.equal([]);
+    const own = [identity!.token, Buffer.from(identity!.token).toString('base64')];
+    const found = [...needles, ...own].filter((n) => logText.includes(n) || eventText.includes(n));
+    console.log(`      searched ${op.logs.length} log lines (debug) and ${(await events()).length} Events for the member token and the operator's own: ${found.length === 0 ? 'not found' : 'FOUND'}`);
+    expect(found, 'the member token or the operator token in a log line or an Event').to.deep.equal([]);
+    expect(await refusedTotal(op), "the operator's requests refused with the chart's RBAC").to.equal(0);
   });
 });

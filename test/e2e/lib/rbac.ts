@@ -91,6 +91,12 @@ export async function refusedRequests(op: OperatorProcess): Promise<Record<strin
   return out;
 }
 
+/** Log lines that carry the token, in clear or base64. */
+export function tokenInLogs(logs: readonly Record<string, unknown>[], token: string): string[] {
+  const needles = [token, Buffer.from(token).toString('base64')];
+  return logs.map((l) => JSON.stringify(l)).filter((s) => needles.some((n) => s.includes(n)));
+}
+
 /** The operator's API requests answered 401 or 403, in all. */
 export async function refusedTotal(op: OperatorProcess): Promise<number> {
   return Object.values(await refusedRequests(op)).reduce((a, b) => a + b, 0);
@@ -98,5 +104,5 @@ export async function refusedTotal(op: OperatorProcess): Promise<number> {
 
 /** Log lines that tell of a request an API server refused (forbidden / unauthorized), from any client. */
 export function refusedInLogs(logs: readonly Record<string, unknown>[]): string[] {
-  return logs.map((l) => JSON.stringify(l)).filter((s) => /forbidden|unauthorized|\b403\b|\b401\b/i.test(s));
+  return logs.map((l) => JSON.stringify(l)).filter((s) => /forbidden|unauthorized|"(code|statusCode|status)":\s*40[13]\b/i.test(s));
 }
