@@ -98,9 +98,17 @@ export async function waitForReconcile(op: OperatorProcess, controller: string, 
   );
 }
 
-export async function stopOperatorProcess(op: OperatorProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stopOperatorProcess(op: OperatorProcess | undefined, signal: NodeJS.Signals = 'SIGTERM', graceMs = 60_000): Promise<void> {
   if (!op || op.child.exitCode !== null || op.child.signalCode !== null) return;
   op.child.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+  const outcome = await Promise.race([op.exited.then(() => 'exited' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'exited') return;
+  // A clean stop is asserted where it is the subject (the leader suite); elsewhere a hang must not hang the hook.
+  console.log(`      WARNING: the operator had not exited ${graceMs} ms after ${signal}; killing it. Last log lines:\n${logTail(op, 20)}`);
+  op.child.kill('SIGKILL');
   await op.exited;
 }
 
