@@ -19,7 +19,7 @@ import { R } from '../../operator/src/kube/resources.js';
 import { e2e } from '../e2e/lib/env.js';
 import { client as kubeClient, sleep, waitFor } from '../e2e/lib/cluster.js';
 import { quantile } from '../e2e/lib/stats.js';
-import { type AgentProcess, CniLab, agentTail, createPod, metricSum, netnsUnavailable, podManifest, sh } from '../e2e/cni/lib.js';
+import { type AgentProcess, CniLab, agentTail, createNamespace, createPod, metricSum, netnsUnavailable, podManifest, sh } from '../e2e/cni/lib.js';
 
 type PodRef = { namespace: string; name: string; uid: string };
 
@@ -126,7 +126,7 @@ describe('reliability: the CNI node agent under faults (real netns, cnitool, a r
     lab.writePrimary();
     lab.writeAgentConfig(REPAIR_IN_PLACE);
     c = await kubeClient(e2e.kubeconfig);
-    await c.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await createNamespace(c, ns);
     await startAgent();
     // A peer without a sidecar: no rules, a TCP listener that tells whether a pod's connection was redirected.
     const peerRef = await createPod(c, podManifest(ns, 'peer', { sidecar: false }));

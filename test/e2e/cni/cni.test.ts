@@ -10,7 +10,7 @@ import type { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
 import { e2e } from '../lib/env.js';
 import { client as kubeClient, repoRoot, waitFor } from '../lib/cluster.js';
-import { type AgentProcess, CniLab, NODE, agentTail, createPod, eventFor, metricSum, netnsUnavailable, podManifest, ready, sh } from './lib.js';
+import { type AgentProcess, CniLab, NODE, agentTail, createNamespace, createPod, eventFor, metricSum, netnsUnavailable, podManifest, ready, sh } from './lib.js';
 
 const TAINT = 'cni.istio.io/not-ready';
 
@@ -50,7 +50,7 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
     lab = new CniLab({ octet: 41 });
     await lab.init();
     c = await kubeClient(e2e.kubeconfig);
-    await c.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await createNamespace(c, ns);
     taintedBefore = (await taints(c)).includes(TAINT);
     await setTaint(c, true);
     ipB2 = `10.250.${lab.opts.octet}.251`;

@@ -368,6 +368,15 @@ export function podManifest(namespace: string, name: string, opts: { sidecar?: b
   };
 }
 
+/**
+ * Creates a test namespace and waits for its default ServiceAccount: the API server refuses pods in a namespace
+ * whose ServiceAccount the controller manager has not created yet ("error looking up service account").
+ */
+export async function createNamespace(c: KubeClient, name: string): Promise<void> {
+  await c.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  await waitFor(`the default ServiceAccount in ${name}`, () => c.get(R.serviceAccount, 'default', name), 60_000, 100);
+}
+
 export async function createPod(c: KubeClient, pod: V1Pod): Promise<{ namespace: string; name: string; uid: string }> {
   const created = await c.create(pod);
   return { namespace: created.metadata?.namespace ?? '', name: created.metadata?.name ?? '', uid: created.metadata?.uid ?? '' };

@@ -8,7 +8,7 @@ import type { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
 import { e2e } from '../lib/env.js';
 import { client as kubeClient, waitFor } from '../lib/cluster.js';
-import { type AgentProcess, CniLab, agentTail, createPod, eventFor, getPod, netnsUnavailable, podManifest, sh } from './lib.js';
+import { type AgentProcess, CniLab, agentTail, createNamespace, createPod, eventFor, getPod, netnsUnavailable, podManifest, sh } from './lib.js';
 
 type PodRef = { namespace: string; name: string; uid: string };
 
@@ -49,7 +49,7 @@ describe('CNI race repair: pods that started before the agent (real netns, cnito
     await lab.init();
     lab.writePrimary();
     c = await kubeClient(e2e.kubeconfig);
-    await c.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await createNamespace(c, ns);
   });
 
   after(async function () {
