@@ -1,4 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { REQUEST_BUCKETS } from '../kube/metrics.js';
 
 /** The node agent's own metrics, next to the runtime's (queue, reconciles, API requests). */
 export class AgentMetrics {
@@ -16,7 +17,7 @@ export class AgentMetrics {
       name: 'mizzen_cni_request_duration_seconds',
       help: 'Time the agent took to answer a plugin request, by command',
       labelNames: ['command'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: REQUEST_BUCKETS,
       registers,
     });
     this.spawns = new Counter({

@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Operator metrics: queue depth, reconcile count/latency/errors per controller, API requests, leadership. */
+/** Histogram buckets (seconds) for request latencies: API server requests, plugin requests to the agent. */
+export const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 export class Metrics {
   readonly registry = new Registry();
   readonly queueDepth: Gauge;
@@ -30,7 +33,7 @@ export class Metrics {
       name: 'mizzen_api_request_duration_seconds',
       help: 'API server request latency by verb, from the start of the request (after the client rate limit) to the end of the answer',
       labelNames: ['verb'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: REQUEST_BUCKETS,
       registers,
     });
     this.isLeader = new Gauge({ name: 'mizzen_leader', help: '1 while this process holds the leader Lease', registers });
