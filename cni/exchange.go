@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"syscall"
 	"time"
@@ -35,9 +33,162 @@ func connectReason(err error) string {
 	return err.Error()
 }
 
+// message is what the agent's line says: a program (run present, ok absent or null) or the final answer (ok).
 type message struct {
-	Run json.RawMessage `json:"run"`
-	OK  *bool           `json:"ok"`
+	Run *jsonValue // the steps (any JSON value: decoded as a list of steps when the line is a program)
+	OK  *bool
+}
+
+// decodeMessage reads a line as encoding/json would decode it into {Run json.RawMessage; OK *bool}.
+func decodeMessage(line []byte) (message, *jsonValue, error) {
+	v, err := parseJSON(line)
+	if err != nil {
+		return message{}, nil, err
+	}
+	var m message
+	switch v.kind {
+	case jsonNull:
+		return m, v, nil
+	case jsonObject:
+	default:
+		return m, v, typeError(v, "Go value of type main.message")
+	}
+	m.Run = v.structField("run")
+	for _, ok := range v.structFields("ok") {
+		switch ok.kind {
+		case jsonNull:
+			m.OK = nil
+		case jsonBool:
+			b := ok.b
+			m.OK = &b
+		default:
+			if err == nil {
+				err = typeError(ok, "Go struct field message.ok of type bool")
+			}
+		}
+	}
+	return m, v, err
+}
+
+// decodeSteps reads a program as encoding/json would decode it into []Step.
+func decodeSteps(v *jsonValue) ([]Step, error) {
+	switch v.kind {
+	case jsonNull:
+		return nil, nil
+	case jsonArray:
+	default:
+		return nil, typeError(v, "Go value of type []main.Step")
+	}
+	var err error
+	steps := make([]Step, 0, len(v.items))
+	for _, it := range v.items {
+		var s Step
+		switch it.kind {
+		case jsonNull:
+		case jsonObject:
+			s.Family = stringField(it, "family", "Go struct field Step.family of type string", &err)
+			s.Tool = stringField(it, "tool", "Go struct field Step.tool of type string", &err)
+			s.Stdin = stringField(it, "stdin", "Go struct field Step.stdin of type string", &err)
+			for _, a := range it.structFields("args") {
+				switch a.kind {
+				case jsonNull:
+					s.Args = nil
+				case jsonArray:
+					// encoding/json reuses the slice: an element decoded from null keeps what it held.
+					prev := s.Args
+					s.Args = make([]string, len(a.items))
+					for i, x := range a.items {
+						if i < len(prev) {
+							s.Args[i] = prev[i]
+						}
+						s.Args[i] = decodeString(x, s.Args[i], "Go struct field Step.args of type string", &err)
+					}
+				default:
+					if err == nil {
+						err = typeError(a, "Go struct field Step.args of type []string")
+					}
+				}
+			}
+		default:
+			if err == nil {
+				err = typeError(it, "Go value of type main.Step")
+			}
+		}
+		steps = append(steps, s)
+	}
+	return steps, err
+}
+
+// decodeResponse reads the final answer as encoding/json would decode it into Response, ignoring type errors
+// (a key of the wrong type leaves its field as it was).
+func decodeResponse(v *jsonValue) Response {
+	var r Response
+	if v.kind != jsonObject {
+		return r
+	}
+	for _, ok := range v.structFields("ok") {
+		if ok.kind == jsonBool {
+			r.OK = ok.b
+		}
+	}
+	for _, code := range v.structFields("code") {
+		if code.kind == jsonNumber {
+			if n, err := strconv.ParseInt(string(code.raw), 10, 0); err == nil {
+				r.Code = int(n)
+			}
+		}
+	}
+	var ignored error
+	r.Msg = stringField(v, "msg", "", &ignored)
+	r.Details = stringField(v, "details", "", &ignored)
+	return r
+}
+
+// encode is the JSON line of the request.
+func (r Request) encode() []byte {
+	var w jsonObjectWriter
+	w.str("command", r.Command)
+	w.str("cniVersion", r.CniVersion)
+	w.str("containerId", r.ContainerID)
+	w.str("netns", r.Netns)
+	w.str("ifName", r.IfName)
+	if r.Pod != nil {
+		var p jsonObjectWriter
+		p.str("namespace", r.Pod.Namespace)
+		p.str("name", r.Pod.Name)
+		if r.Pod.UID != "" {
+			p.str("uid", r.Pod.UID)
+		}
+		w.raw("pod", p.bytes())
+	}
+	w.strs("ips", r.IPs)
+	if r.Network != "" {
+		w.str("network", r.Network)
+	}
+	w.boolean("exec", r.Exec)
+	return w.bytes()
+}
+
+// encode is the JSON line of the report (nil results are null, as encoding/json writes a nil slice).
+func (r Report) encode() []byte {
+	b := []byte(`{"results":`)
+	if r.Results == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, res := range r.Results {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var w jsonObjectWriter
+			w.num("code", res.Code)
+			w.str("stdout", res.Stdout)
+			w.str("stderr", res.Stderr)
+			b = append(b, w.bytes()...)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
 }
 
 // errTimeout: a socket operation ran past the deadline (SO_RCVTIMEO/SO_SNDTIMEO expired, EAGAIN).
@@ -129,7 +280,7 @@ func (c *conn) readLine() ([]byte, error) {
 		}
 		scanned = len(c.buf)
 		if len(c.buf) > maxLine {
-			return nil, fmt.Errorf("the agent's answer is longer than %d bytes", maxLine)
+			return nil, errors.New("the agent's answer is longer than " + strconv.Itoa(maxLine) + " bytes")
 		}
 		if err := c.arm(syscall.SO_RCVTIMEO); err != nil {
 			return nil, err
@@ -170,8 +321,7 @@ func Exchange(socket string, req Request, timeout time.Duration, run func([]Step
 		return Response{}, &UnreachableError{Reason: connectReason(err)}
 	}
 	defer c.close()
-	send := func(v any) error {
-		b, _ := json.Marshal(v)
+	send := func(b []byte) error {
 		return c.write(append(b, '\n'))
 	}
 	broken := func(err error) error {
@@ -183,7 +333,7 @@ func Exchange(socket string, req Request, timeout time.Duration, run func([]Step
 		}
 		return &UnreachableError{Reason: err.Error()}
 	}
-	if err := send(req); err != nil {
+	if err := send(req.encode()); err != nil {
 		return Response{}, broken(err)
 	}
 	for {
@@ -191,22 +341,22 @@ func Exchange(socket string, req Request, timeout time.Duration, run func([]Step
 		if err != nil {
 			return Response{}, broken(err)
 		}
-		var m message
-		if err := json.Unmarshal(line, &m); err != nil {
-			if json.Valid(line) {
+		m, doc, err := decodeMessage(line)
+		if err != nil {
+			if doc != nil {
 				return Response{}, &UnreachableError{Reason: "the agent's answer is neither a program nor a result: " + err.Error()}
 			}
 			return Response{}, &UnreachableError{Reason: "the agent's answer is not JSON: " + err.Error()}
 		}
 		if m.Run != nil && m.OK == nil {
-			var steps []Step
-			if err := json.Unmarshal(m.Run, &steps); err != nil {
+			steps, err := decodeSteps(m.Run)
+			if err != nil {
 				return Response{}, &UnreachableError{Reason: "the agent's program is not a list of steps: " + err.Error()}
 			}
 			results := run(steps)
 			// Running the program may have taken a while (iptables --wait); the answer still has the whole timeout.
 			c.deadline = time.Now().Add(timeout)
-			if err := send(Report{Results: results}); err != nil {
+			if err := send(Report{Results: results}.encode()); err != nil {
 				return Response{}, broken(err)
 			}
 			continue
@@ -214,8 +364,6 @@ func Exchange(socket string, req Request, timeout time.Duration, run func([]Step
 		if m.OK == nil {
 			return Response{}, &UnreachableError{Reason: "the agent's answer is neither a program nor a result"}
 		}
-		var res Response
-		_ = json.Unmarshal(line, &res)
-		return res, nil
+		return decodeResponse(doc), nil
 	}
 }

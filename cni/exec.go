@@ -2,9 +2,9 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -50,7 +50,7 @@ func enterNetns(path string) error {
 		return err
 	}
 	if len(entered) > 0 {
-		return fmt.Errorf("mizzen-cni already entered another network namespace")
+		return errors.New("mizzen-cni already entered another network namespace")
 	}
 	runtime.LockOSThread() // never unlocked: the thread now belongs to the pod's netns
 	err := setns(path)
@@ -65,7 +65,7 @@ func setns(path string) error {
 	}
 	defer syscall.Close(fd)
 	if _, _, errno := syscall.RawSyscall(sysSetns, uintptr(fd), syscall.CLONE_NEWNET, 0); errno != 0 {
-		return fmt.Errorf("setns %s: %w", path, errno)
+		return &os.SyscallError{Syscall: "setns " + path, Err: errno}
 	}
 	return nil
 }
@@ -91,7 +91,7 @@ func lookTool(tool string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s: not found in PATH nor in %s", tool, strings.Join(fallbackDirs, ", "))
+	return "", errors.New(tool + ": not found in PATH nor in " + strings.Join(fallbackDirs, ", "))
 }
 
 // memfd is an anonymous in-memory file: the step's stdin, stdout and stderr. A child writing to a file needs no
@@ -104,7 +104,7 @@ func memfd(name string) (int, error) {
 	const mfdCloexec = 1
 	fd, _, errno := syscall.Syscall(sysMemfdCreate, uintptr(unsafe.Pointer(p)), mfdCloexec, 0)
 	if errno != 0 {
-		return -1, fmt.Errorf("memfd_create: %w", errno)
+		return -1, &os.SyscallError{Syscall: "memfd_create", Err: errno}
 	}
 	return int(fd), nil
 }
@@ -160,7 +160,7 @@ func RunSteps(steps []Step) []StepResult {
 
 func runStep(s Step) StepResult {
 	if !allowedTool.MatchString(s.Tool) {
-		return StepResult{Code: -1, Stderr: fmt.Sprintf("mizzen-cni runs only iptables, ip6tables, ip and nft programs, not %q", s.Tool)}
+		return StepResult{Code: -1, Stderr: "mizzen-cni runs only iptables, ip6tables, ip and nft programs, not " + strconv.Quote(s.Tool)}
 	}
 	path, err := lookTool(s.Tool)
 	if err != nil {
@@ -213,7 +213,7 @@ func runStep(s Step) StepResult {
 // RunInNetns enters the pod's network namespace and runs the steps there.
 func RunInNetns(netns string, steps []Step) []StepResult {
 	if err := enterNetns(netns); err != nil {
-		return []StepResult{{Code: -1, Stderr: fmt.Sprintf("mizzen-cni could not enter the network namespace %s: %v", netns, err)}}
+		return []StepResult{{Code: -1, Stderr: "mizzen-cni could not enter the network namespace " + netns + ": " + err.Error()}}
 	}
 	return RunSteps(steps)
 }

@@ -9,12 +9,12 @@ package main
 
 import (
 	"bufio"
-	"encoding/binary"
-	"fmt"
+	"errors"
 	"io"
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -39,10 +39,10 @@ func nftGeneration() (uint32, error) {
 		return 0, err
 	}
 	msg := make([]byte, 20)
-	binary.LittleEndian.PutUint32(msg[0:], 20)
-	binary.LittleEndian.PutUint16(msg[4:], nfnlSubsysNftables<<8|nftMsgGetgen)
-	binary.LittleEndian.PutUint16(msg[6:], syscall.NLM_F_REQUEST)
-	binary.LittleEndian.PutUint32(msg[8:], 1)
+	putLE32(msg[0:], 20)
+	putLE16(msg[4:], nfnlSubsysNftables<<8|nftMsgGetgen)
+	putLE16(msg[6:], syscall.NLM_F_REQUEST)
+	putLE32(msg[8:], 1)
 	// nfgenmsg: family AF_UNSPEC, version 0, res_id 0.
 	if err := syscall.Sendto(fd, msg, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
 		return 0, err
@@ -59,7 +59,7 @@ func nftGeneration() (uint32, error) {
 	for _, m := range msgs {
 		if m.Header.Type == syscall.NLMSG_ERROR {
 			if len(m.Data) >= 4 {
-				if code := int32(binary.LittleEndian.Uint32(m.Data)); code != 0 {
+				if code := int32(le32(m.Data)); code != 0 {
 					return 0, syscall.Errno(-code)
 				}
 			}
@@ -67,18 +67,18 @@ func nftGeneration() (uint32, error) {
 		}
 		attrs := m.Data[min(4, len(m.Data)):] // after nfgenmsg
 		for len(attrs) >= 4 {
-			l := int(binary.LittleEndian.Uint16(attrs[0:]))
-			t := binary.LittleEndian.Uint16(attrs[2:]) & 0x3fff
+			l := int(le16(attrs[0:]))
+			t := le16(attrs[2:]) & 0x3fff
 			if l < 4 || l > len(attrs) {
 				break
 			}
 			if t == nftaGenID && l >= 8 {
-				return binary.BigEndian.Uint32(attrs[4:]), nil
+				return be32(attrs[4:]), nil
 			}
 			attrs = attrs[(l+3)&^3:]
 		}
 	}
-	return 0, fmt.Errorf("no generation in the answer")
+	return 0, errors.New("no generation in the answer")
 }
 
 // xtInfo is struct ipt_getinfo / ip6t_getinfo.
@@ -119,9 +119,9 @@ func legacyTable(family int, table string) string {
 	}
 	offsets := make([]string, 0, 10)
 	for _, v := range append(info.HookEntry[:], info.Underflow[:]...) {
-		offsets = append(offsets, fmt.Sprint(v))
+		offsets = append(offsets, strconv.FormatUint(uint64(v), 10))
 	}
-	return fmt.Sprintf("%d/%d/%s", info.NumEntries, info.Size, strings.Join(offsets, ":"))
+	return strconv.FormatUint(uint64(info.NumEntries), 10) + "/" + strconv.FormatUint(uint64(info.Size), 10) + "/" + strings.Join(offsets, ":")
 }
 
 // fingerprintHere is the fingerprint of the current netns for the backend (legacy, nft or plain: both).
@@ -129,7 +129,7 @@ func fingerprintHere(backend string) string {
 	parts := []string{}
 	if backend != "legacy" {
 		if g, err := nftGeneration(); err == nil {
-			parts = append(parts, fmt.Sprintf("gen=%d", g))
+			parts = append(parts, "gen="+strconv.FormatUint(uint64(g), 10))
 		} else {
 			parts = append(parts, "gen=-")
 		}
@@ -139,7 +139,7 @@ func fingerprintHere(backend string) string {
 			name   string
 			family int
 		}{{"ipt", syscall.AF_INET}, {"ip6t", syscall.AF_INET6}} {
-			parts = append(parts, fmt.Sprintf("%s=%s,%s", f.name, legacyTable(f.family, "nat"), legacyTable(f.family, "mangle")))
+			parts = append(parts, f.name+"="+legacyTable(f.family, "nat")+","+legacyTable(f.family, "mangle"))
 		}
 	}
 	return strings.Join(parts, " ")
@@ -176,9 +176,22 @@ func Fingerprints(backend string, in io.Reader, out io.Writer) {
 		}
 		fp, err := fingerprintOf(path, backend)
 		if err != nil {
-			fmt.Fprintf(w, "%s\terror: %v\n", path, err)
+			_, _ = w.WriteString(path + "\terror: " + err.Error() + "\n")
 		} else {
-			fmt.Fprintf(w, "%s\t%s\n", path, fp)
+			_, _ = w.WriteString(path + "\t" + fp + "\n")
 		}
 	}
+}
+
+// Byte order helpers (encoding/binary would link reflect into the plugin, which starts for every pod).
+func putLE16(b []byte, v uint16) { b[0], b[1] = byte(v), byte(v>>8) }
+func putLE32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+func le16(b []byte) uint16 { return uint16(b[0]) | uint16(b[1])<<8 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+func be32(b []byte) uint32 {
+	return uint32(b[3]) | uint32(b[2])<<8 | uint32(b[1])<<16 | uint32(b[0])<<24
 }

@@ -2,11 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -66,21 +63,19 @@ func truncate(s string) string {
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
+	return s[:cut] + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // quote is s as a JSON string, cut to maxQuoted bytes (on a rune boundary) with the full length said.
 func quote(s string) string {
 	if len(s) <= maxQuoted {
-		b, _ := json.Marshal(s)
-		return string(b)
+		return jsonQuote(s)
 	}
 	cut := maxQuoted
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	b, _ := json.Marshal(s[:cut])
-	return fmt.Sprintf("%s… (%d bytes)", b, len(s))
+	return jsonQuote(s[:cut]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 func latestVersion() string { return SupportedVersions[len(SupportedVersions)-1] }
@@ -93,8 +88,8 @@ type pluginError struct {
 
 func (e *pluginError) Error() string { return e.msg }
 
-func perr(code int, format string, a ...any) *pluginError {
-	return &pluginError{code: code, msg: fmt.Sprintf(format, a...)}
+func perr(code int, msg string) *pluginError {
+	return &pluginError{code: code, msg: msg}
 }
 
 // netConf is the plugin's entry of the conflist, with prevResult kept verbatim.
@@ -103,57 +98,62 @@ type netConf struct {
 	Name           string
 	AgentSocket    string
 	TimeoutSeconds float64
-	PrevResult     json.RawMessage
+	PrevResult     []byte
 }
 
 func parseNetConf(stdin []byte) (netConf, *pluginError) {
-	var doc any
-	if err := json.Unmarshal(stdin, &doc); err != nil {
+	obj, err := parseJSON(stdin)
+	if err == nil {
+		err = obj.finite()
+	}
+	if err != nil {
 		e := perr(codeDecodeFailed, "mizzen-cni could not decode its network configuration")
 		e.details = err.Error()
 		return netConf{}, e
 	}
-	if _, ok := doc.(map[string]any); !ok {
+	if obj.kind != jsonObject {
 		return netConf{}, perr(codeDecodeFailed, "mizzen-cni: the network configuration is not a JSON object")
 	}
-	var raw map[string]json.RawMessage
-	_ = json.Unmarshal(stdin, &raw)
-	obj := doc.(map[string]any)
 	conf := netConf{}
-	if v, ok := obj["cniVersion"].(string); ok {
-		conf.CniVersion = v
+	if v := obj.field("cniVersion"); v != nil && v.kind == jsonString {
+		conf.CniVersion = v.str
 	}
-	if v, ok := obj["name"].(string); ok {
-		conf.Name = v
+	if v := obj.field("name"); v != nil && v.kind == jsonString {
+		conf.Name = v.str
 	}
-	if p, present := obj["prevResult"]; present {
-		if _, isObj := p.(map[string]any); !isObj {
+	if p := obj.field("prevResult"); p != nil {
+		if p.kind != jsonObject {
 			return conf, perr(codeInvalidConfig, "mizzen-cni: prevResult must be an object")
 		}
-		conf.PrevResult = raw["prevResult"]
+		conf.PrevResult = p.raw
 	}
-	if s, present := obj["agentSocket"]; present {
-		str, ok := s.(string)
-		if !ok {
+	if s := obj.field("agentSocket"); s != nil {
+		if s.kind != jsonString {
 			return conf, perr(codeInvalidConfig, "mizzen-cni: agentSocket must be a string")
 		}
-		if str != "" && !filepath.IsAbs(str) {
-			return conf, perr(codeInvalidConfig, "mizzen-cni: agentSocket must be an absolute path, not %s", quote(str))
+		if s.str != "" && !strings.HasPrefix(s.str, "/") {
+			return conf, perr(codeInvalidConfig, "mizzen-cni: agentSocket must be an absolute path, not "+quote(s.str))
 		}
-		conf.AgentSocket = str
+		conf.AgentSocket = s.str
 	}
-	if t, present := obj["timeoutSeconds"]; present {
-		n, ok := t.(float64)
-		if !ok || !(n > 0) {
+	if t := obj.field("timeoutSeconds"); t != nil {
+		var n float64
+		if t.kind == jsonNumber {
+			n, _ = strconv.ParseFloat(string(t.raw), 64) // finite: checked above
+		}
+		if t.kind != jsonNumber || !(n > 0) {
 			return conf, perr(codeInvalidConfig, "mizzen-cni: timeoutSeconds must be a positive number")
 		}
 		if n > maxTimeoutSeconds {
-			return conf, perr(codeInvalidConfig, "mizzen-cni: timeoutSeconds must be at most %g, not %g", maxTimeoutSeconds, n)
+			return conf, perr(codeInvalidConfig, "mizzen-cni: timeoutSeconds must be at most "+formatG(maxTimeoutSeconds)+", not "+formatG(n))
 		}
 		conf.TimeoutSeconds = n
 	}
 	return conf, nil
 }
+
+// formatG is fmt's %g of a float64.
+func formatG(n float64) string { return strconv.FormatFloat(n, 'g', -1, 64) }
 
 // ParseCniArgs reads CNI_ARGS (`K=V;K=V`); malformed pairs are ignored.
 func ParseCniArgs(args string) map[string]string {
@@ -175,20 +175,52 @@ func PodFromArgs(args string) *PodRef {
 	return &PodRef{Namespace: m["K8S_POD_NAMESPACE"], Name: m["K8S_POD_NAME"], UID: m["K8S_POD_UID"]}
 }
 
-// ResultAddresses are the `ips[].address` strings of a prevResult.
-func ResultAddresses(prevResult json.RawMessage) []string {
+// ResultAddresses are the `ips[].address` strings of a prevResult (none when it does not decode as a result:
+// ips not a list, an entry not an object, an address number out of range).
+func ResultAddresses(prevResult []byte) []string {
 	out := []string{}
-	var r struct {
-		IPs []struct {
-			Address any `json:"address"`
-		} `json:"ips"`
-	}
-	if len(prevResult) == 0 || json.Unmarshal(prevResult, &r) != nil {
+	if len(prevResult) == 0 {
 		return out
 	}
-	for _, ip := range r.IPs {
-		if s, ok := ip.Address.(string); ok {
-			out = append(out, s)
+	r, err := parseJSON(prevResult)
+	if err != nil || r.kind != jsonObject {
+		return out
+	}
+	// As encoding/json decodes it into struct{ IPs []struct{ Address any } }, reusing the slice for a repeated key.
+	var addrs []*jsonValue
+	for _, ips := range r.structFields("ips") {
+		switch ips.kind {
+		case jsonNull:
+			addrs = nil
+			continue
+		case jsonArray:
+		default:
+			return out
+		}
+		prev := addrs
+		addrs = make([]*jsonValue, len(ips.items))
+		for i, ip := range ips.items {
+			if i < len(prev) {
+				addrs[i] = prev[i]
+			}
+			switch ip.kind {
+			case jsonNull:
+				continue
+			case jsonObject:
+			default:
+				return out
+			}
+			for _, a := range ip.structFields("address") {
+				if a.finite() != nil {
+					return out
+				}
+				addrs[i] = a
+			}
+		}
+	}
+	for _, a := range addrs {
+		if a != nil && a.kind == jsonString {
+			out = append(out, a.str)
 		}
 	}
 	return out
@@ -232,27 +264,45 @@ func isSupported(v string) bool {
 	return false
 }
 
-func jsonLine(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b) + "\n"
+// encode is the JSON of a CNI error.
+func (e CniError) encode() []byte {
+	var w jsonObjectWriter
+	w.str("cniVersion", e.CniVersion)
+	w.num("code", e.Code)
+	w.str("msg", e.Msg)
+	if e.Details != "" {
+		w.str("details", e.Details)
+	}
+	return w.bytes()
 }
 
 func failure(cniVersion string, e *pluginError) Output {
-	return Output{Stdout: jsonLine(CniError{CniVersion: cniVersion, Code: e.code, Msg: e.msg, Details: e.details}), ExitCode: 1}
+	return Output{Stdout: string(CniError{CniVersion: cniVersion, Code: e.code, Msg: e.msg, Details: e.details}.encode()) + "\n", ExitCode: 1}
 }
 
 func versionOutput(stdin []byte) Output {
-	var doc struct {
-		CniVersion any `json:"cniVersion"`
+	v := ""
+	if len(bytes.TrimSpace(stdin)) > 0 {
+		if doc, err := parseJSON(stdin); err == nil && doc.kind == jsonObject {
+			for _, cv := range doc.structFields("cniVersion") {
+				if cv.finite() != nil {
+					v = ""
+					break
+				}
+				v = ""
+				if cv.kind == jsonString {
+					v = cv.str
+				}
+			}
+		}
 	}
-	if len(bytes.TrimSpace(stdin)) == 0 || json.Unmarshal(stdin, &doc) != nil {
-		doc.CniVersion = nil
-	}
-	v, _ := doc.CniVersion.(string)
 	if !isSupported(v) {
 		v = latestVersion()
 	}
-	return Output{Stdout: jsonLine(map[string]any{"cniVersion": v, "supportedVersions": SupportedVersions})}
+	var w jsonObjectWriter
+	w.str("cniVersion", v)
+	w.strs("supportedVersions", SupportedVersions)
+	return Output{Stdout: string(w.bytes()) + "\n"}
 }
 
 type context struct {
@@ -279,7 +329,7 @@ func (c *context) requireEnv(keys ...string) *pluginError {
 		}
 	}
 	if len(missing) > 0 {
-		return perr(codeInvalidEnv, "mizzen-cni: %s must be set", strings.Join(missing, ", "))
+		return perr(codeInvalidEnv, "mizzen-cni: "+strings.Join(missing, ", ")+" must be set")
 	}
 	return nil
 }
@@ -306,11 +356,11 @@ func (c *context) ask(req Request) (Response, *pluginError) {
 		var u *UnreachableError
 		if errors.As(err, &u) {
 			if req.Command == "STATUS" {
-				return res, perr(codePluginNotAvailable, "mizzen-cni is not available: the mizzen node agent is unreachable at %s (%s); is the istio-cni-node pod running and ready on this node?", c.socket, u.Reason)
+				return res, perr(codePluginNotAvailable, "mizzen-cni is not available: the mizzen node agent is unreachable at "+c.socket+" ("+u.Reason+"); is the istio-cni-node pod running and ready on this node?")
 			}
-			return res, perr(codeTryAgainLater, "mizzen-cni cannot program pod traffic redirection: the mizzen node agent is unreachable at %s (%s); is the istio-cni-node pod running and ready on this node?", c.socket, u.Reason)
+			return res, perr(codeTryAgainLater, "mizzen-cni cannot program pod traffic redirection: the mizzen node agent is unreachable at "+c.socket+" ("+u.Reason+"); is the istio-cni-node pod running and ready on this node?")
 		}
-		return res, perr(codeRedirectFailed, "mizzen-cni failed: %s", err.Error())
+		return res, perr(codeRedirectFailed, "mizzen-cni failed: "+err.Error())
 	}
 	return res, nil
 }
@@ -326,7 +376,7 @@ func (c *context) agentFailure(command string, res Response) *pluginError {
 		e.code = codeRedirectFailed
 	}
 	if strings.TrimSpace(e.msg) == "" {
-		e.msg = fmt.Sprintf("mizzen-cni: the mizzen node agent at %s refused %s without saying why (code %d)", c.socket, command, res.Code)
+		e.msg = "mizzen-cni: the mizzen node agent at " + c.socket + " refused " + command + " without saying why (code " + strconv.Itoa(res.Code) + ")"
 	}
 	return e
 }
@@ -340,7 +390,7 @@ func (c *context) runProgram(steps []Step) []StepResult {
 	for i, s := range steps {
 		if !allowedTool.MatchString(s.Tool) {
 			allowed = steps[:i]
-			refusal = &StepResult{Code: -1, Stderr: fmt.Sprintf("mizzen-cni runs only iptables, ip6tables, ip and nft programs, not %s", quote(s.Tool))}
+			refusal = &StepResult{Code: -1, Stderr: "mizzen-cni runs only iptables, ip6tables, ip and nft programs, not " + quote(s.Tool)}
 			break
 		}
 	}
@@ -356,22 +406,16 @@ func (c *context) runProgram(steps []Step) []StepResult {
 
 // prevResultOut is prevResult as the runtime gave it (with the conf's cniVersion when it has none).
 func (c *context) prevResultOut() string {
-	var buf bytes.Buffer
-	if json.Compact(&buf, c.conf.PrevResult) != nil {
-		buf.Reset()
-		buf.Write(c.conf.PrevResult)
+	compact := string(compactJSON(c.conf.PrevResult)) // valid JSON: it was parsed with the configuration
+	if probe, err := parseJSON(c.conf.PrevResult); err == nil && probe.field("cniVersion") != nil {
+		return compact + "\n"
 	}
-	var probe map[string]json.RawMessage
-	_ = json.Unmarshal(c.conf.PrevResult, &probe)
-	if _, has := probe["cniVersion"]; has {
-		return buf.String() + "\n"
-	}
-	v, _ := json.Marshal(c.conf.CniVersion)
-	rest := strings.TrimPrefix(buf.String(), "{")
+	v := jsonQuote(c.conf.CniVersion)
+	rest := strings.TrimPrefix(compact, "{")
 	if strings.TrimSpace(rest) == "}" {
-		return "{\"cniVersion\":" + string(v) + "}\n"
+		return "{\"cniVersion\":" + v + "}\n"
 	}
-	return "{\"cniVersion\":" + string(v) + "," + rest + "\n"
+	return "{\"cniVersion\":" + v + "," + rest + "\n"
 }
 
 func (c *context) add() (Output, *pluginError) {
@@ -399,7 +443,7 @@ func (c *context) add() (Output, *pluginError) {
 func (c *context) check() (Output, *pluginError) {
 	const command = "CHECK"
 	if CompareVersions(c.conf.CniVersion, "0.4.0") < 0 {
-		return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: CHECK is not defined for cniVersion %s (0.4.0 or later)", c.conf.CniVersion)
+		return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: CHECK is not defined for cniVersion "+c.conf.CniVersion+" (0.4.0 or later)")
 	}
 	if e := c.requireEnv("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"); e != nil {
 		return Output{}, e
@@ -426,10 +470,10 @@ func (c *context) del() (Output, *pluginError) {
 	}
 	res, e := c.ask(c.request("DEL", pod))
 	if e != nil {
-		return Output{Stderr: fmt.Sprintf("mizzen-cni: DEL did not clean %s: %s\n", c.env.Netns, e.msg)}, nil
+		return Output{Stderr: "mizzen-cni: DEL did not clean " + c.env.Netns + ": " + e.msg + "\n"}, nil
 	}
 	if e := c.agentFailure("DEL", res); e != nil {
-		return Output{Stderr: fmt.Sprintf("mizzen-cni: DEL left rules in %s: %s\n", c.env.Netns, e.msg)}, nil
+		return Output{Stderr: "mizzen-cni: DEL left rules in " + c.env.Netns + ": " + e.msg + "\n"}, nil
 	}
 	return Output{}, nil
 }
@@ -437,7 +481,7 @@ func (c *context) del() (Output, *pluginError) {
 func (c *context) status() (Output, *pluginError) {
 	const command = "STATUS"
 	if CompareVersions(c.conf.CniVersion, "1.1.0") < 0 {
-		return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: STATUS is not defined for cniVersion %s (1.1.0 or later)", c.conf.CniVersion)
+		return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: STATUS is not defined for cniVersion "+c.conf.CniVersion+" (1.1.0 or later)")
 	}
 	res, e := c.ask(c.request("STATUS", nil))
 	if e != nil {
@@ -459,11 +503,11 @@ func (c *context) dispatch() (Output, *pluginError) {
 	case "GC":
 		// Nothing to collect: the plugin allocates nothing, and the rules live and die with each netns.
 		if CompareVersions(c.conf.CniVersion, "1.1.0") < 0 {
-			return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: GC is not defined for cniVersion %s", c.conf.CniVersion)
+			return Output{}, perr(codeIncompatibleVersion, "mizzen-cni: GC is not defined for cniVersion "+c.conf.CniVersion)
 		}
 		return Output{}, nil
 	default:
-		return Output{}, perr(codeInvalidEnv, "mizzen-cni: unknown CNI_COMMAND %s (VERSION, ADD, CHECK, DEL, STATUS, GC)", quote(c.env.Command))
+		return Output{}, perr(codeInvalidEnv, "mizzen-cni: unknown CNI_COMMAND "+quote(c.env.Command)+" (VERSION, ADD, CHECK, DEL, STATUS, GC)")
 	}
 }
 
@@ -475,7 +519,7 @@ func Run(env Env, stdin []byte, deps Deps) (out Output) {
 	cniVersion := latestVersion()
 	defer func() {
 		if r := recover(); r != nil {
-			out = failure(cniVersion, perr(codeRedirectFailed, "mizzen-cni crashed: %v", r))
+			out = failure(cniVersion, perr(codeRedirectFailed, "mizzen-cni crashed: "+panicText(r)))
 		}
 	}()
 	conf, e := parseNetConf(stdin)
@@ -487,13 +531,12 @@ func Run(env Env, stdin []byte, deps Deps) (out Output) {
 	}
 	if !isSupported(conf.CniVersion) {
 		v := "undefined"
-		var raw map[string]json.RawMessage
-		if json.Unmarshal(stdin, &raw) == nil {
-			if r, ok := raw["cniVersion"]; ok {
-				v = truncate(string(r))
+		if doc, err := parseJSON(stdin); err == nil && doc.kind == jsonObject {
+			if r := doc.field("cniVersion"); r != nil {
+				v = truncate(string(r.raw))
 			}
 		}
-		return failure(cniVersion, perr(codeIncompatibleVersion, "mizzen-cni does not support cniVersion %s; it supports %s", v, strings.Join(SupportedVersions, ", ")))
+		return failure(cniVersion, perr(codeIncompatibleVersion, "mizzen-cni does not support cniVersion "+v+"; it supports "+strings.Join(SupportedVersions, ", ")))
 	}
 	socket := conf.AgentSocket
 	if socket == "" {
@@ -505,4 +548,18 @@ func Run(env Env, stdin []byte, deps Deps) (out Output) {
 		return failure(cniVersion, e)
 	}
 	return res
+}
+
+// panicText is fmt's %v of a recovered panic value, for the values a panic carries (runtime errors, errors,
+// strings).
+func panicText(r any) string {
+	switch v := r.(type) {
+	case error:
+		return v.Error()
+	case string:
+		return v
+	case interface{ String() string }:
+		return v.String()
+	}
+	return "a panic"
 }

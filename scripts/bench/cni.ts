@@ -19,6 +19,9 @@ const REPEAT = Math.min(PODS, Number(process.env.BENCH_REPEAT ?? 50));
 /** How long the agent's idle CPU is measured before the ADDs. */
 const IDLE_MS = 10_000;
 const cluster = process.env.BENCH_CLUSTER ?? 'bench-cni';
+/** Another build of the plugin to compare with, in the same run: alternating passes of both over the same pods. */
+const BASELINE = process.env.BENCH_BASELINE;
+const PASSES = Number(process.env.BENCH_PASSES ?? 2);
 const ns = 'mz-bench-cni';
 
 interface Sample {
@@ -140,10 +143,10 @@ async function main(): Promise<void> {
     const list = JSON.parse(fs.readFileSync(path.join(lab.confDir, '10-mz-e2e.conflist'), 'utf8')) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
     const entry = list.plugins.find((p) => p.type === 'mizzen-cni');
     const exe = path.join(lab.binDir, 'mizzen-cni');
-    const job = (command: string, i: number): { exe: string; env: Record<string, string>; stdin: string } => {
+    const job = (command: string, i: number, plugin = exe): { exe: string; env: Record<string, string>; stdin: string } => {
       const pod = pods[i] ?? { namespace: '', name: '', uid: '' };
       return {
-        exe,
+        exe: plugin,
         env: {
           CNI_COMMAND: command,
           CNI_CONTAINERID: `mz-bench-${i}`,
@@ -155,7 +158,7 @@ async function main(): Promise<void> {
         stdin: JSON.stringify({ cniVersion: list.cniVersion, name: list.name, ...entry, prevResult: results[i] }),
       };
     };
-    const all = (command: string, n = PODS): ReturnType<typeof job>[] => Array.from({ length: n }, (_, i) => job(command, i));
+    const all = (command: string, n = PODS, plugin = exe): ReturnType<typeof job>[] => Array.from({ length: n }, (_, i) => job(command, i, plugin));
 
     const version = await spawnJobs(Array.from({ length: REPEAT }, () => ({ ...job('VERSION', 0), stdin: '{"cniVersion":"1.0.0"}' })), 1);
     check(version, 'VERSION');
@@ -197,6 +200,43 @@ async function main(): Promise<void> {
     console.log(line('mizzen-cni ADD repeated (programmed pod)', wall(repeated)));
     console.log(line('  CPU (plugin + its children)', cpu(repeated)));
     console.log(`    ${share(c1, c2)}`);
+    if (BASELINE) await compare(BASELINE);
+
+    /** BENCH_PASSES alternating passes of the baseline and this build (DEL all, sequential ADDs, DEL all, rounds of PARALLEL ADDs). */
+    async function compare(baseline: string): Promise<void> {
+      const other = path.join(lab.binDir, 'mizzen-cni-baseline');
+      fs.copyFileSync(baseline, other);
+      fs.chmodSync(other, 0o755);
+      const builds = [
+        { name: 'baseline', exe: other, size: fs.statSync(other).size },
+        { name: 'this build', exe, size: fs.statSync(exe).size },
+      ].map((b) => ({ ...b, version: [] as Sample[], sequential: [] as Sample[], parallel: [] as Sample[], loads: [] as string[] }));
+      for (let pass = 0; pass < PASSES; pass++) {
+        for (const b of builds) {
+          b.loads.push(load());
+          const v = await spawnJobs(Array.from({ length: REPEAT }, () => ({ ...job('VERSION', 0, b.exe), stdin: '{"cniVersion":"1.0.0"}' })), 1);
+          check(v, `${b.name} VERSION`);
+          check(await spawnJobs(all('DEL', PODS, b.exe), 1), 'DEL');
+          const seq = await spawnJobs(all('ADD', PODS, b.exe), 1);
+          check(seq, `${b.name} sequential ADD`);
+          check(await spawnJobs(all('DEL', PODS, b.exe), 1), 'DEL');
+          const par = await spawnJobs(all('ADD', PODS, b.exe), PARALLEL);
+          check(par, `${b.name} parallel ADD`);
+          b.version.push(...v);
+          b.sequential.push(...seq);
+          b.parallel.push(...par);
+        }
+      }
+      console.log(`compared with ${baseline}: ${PASSES} alternating passes of each build over the same ${PODS} pods; load average now ${load()}`);
+      for (const b of builds) {
+        console.log(`  ${b.name} (${(b.size / 1e6).toFixed(2)} MB; load average at the start of each pass: ${b.loads.join(' | ')})`);
+        console.log(line('  VERSION CPU', cpu(b.version)));
+        console.log(line('  ADD sequential', wall(b.sequential)));
+        console.log(line('    CPU (plugin + its children)', cpu(b.sequential)));
+        console.log(line(`  ADD ${PARALLEL} in parallel`, wall(b.parallel)));
+        console.log(line('    CPU (plugin + its children)', cpu(b.parallel)));
+      }
+    }
   } finally {
     if (agent) await lab.stopAgent(agent);
     for (let i = 0; i < pods.length; i++) await lab.cnitool('del', netns(i), pods[i], primaryDir).catch(() => undefined);
