@@ -67,6 +67,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
         probeIntervalMs: config.peerProbeIntervalMs,
         informerIdleReconnectMs: config.informerIdleReconnectMs,
         workers: config.mcsWorkers,
+        bulkWorkers: config.mcsBulkWorkers,
       });
     }
   });

@@ -108,11 +108,18 @@ interface Counters {
   /** Seconds spent in write requests (PATCH/POST/PUT/DELETE) and in serviceexport reconciles, summed. */
   writeSeconds: number;
   reconcileSeconds: number;
+  /** Requests that waited for the client-side rate limit, and seconds waited, bulk and urgent. */
+  throttled: number;
+  throttledSeconds: number;
+  urgentThrottled: number;
+  urgentThrottledSeconds: number;
 }
 
 /** The operator's API requests (writes: POST/PUT/PATCH/DELETE; all verbs), reconciles and queue depth so far. */
 async function counters(op: OperatorProcess | undefined): Promise<Counters> {
-  if (!op) return { writes: NaN, requests: NaN, reconciles: NaN, depth: NaN, byResource: new Map(), writeSeconds: NaN, reconcileSeconds: NaN };
+  if (!op) {
+    return { writes: NaN, requests: NaN, reconciles: NaN, depth: NaN, byResource: new Map(), writeSeconds: NaN, reconcileSeconds: NaN, throttled: NaN, throttledSeconds: NaN, urgentThrottled: NaN, urgentThrottledSeconds: NaN };
+  }
   const lines = (await (await fetch(`${op.probeUrl}/metrics`)).text()).split('\n');
   const sum = (re: RegExp): number => lines.filter((l) => re.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
   const byResource = new Map<string, number>();
@@ -131,6 +138,10 @@ async function counters(op: OperatorProcess | undefined): Promise<Counters> {
     depth: sum(/^mizzen_workqueue_depth\{controller="serviceexport"/),
     writeSeconds: sum(/^mizzen_api_request_duration_seconds_sum\{verb="(POST|PUT|PATCH|DELETE)"/),
     reconcileSeconds: sum(/^mizzen_reconcile_duration_seconds_sum\{controller="serviceexport"/),
+    throttled: sum(/^mizzen_api_client_throttled_total\{priority="bulk"/),
+    throttledSeconds: sum(/^mizzen_api_client_wait_seconds_total\{priority="bulk"/),
+    urgentThrottled: sum(/^mizzen_api_client_throttled_total\{priority="urgent"/),
+    urgentThrottledSeconds: sum(/^mizzen_api_client_wait_seconds_total\{priority="urgent"/),
   };
 }
 
@@ -294,6 +305,8 @@ interface Converged {
   byResourcePer: [string, string];
   /** Endpoint changes of converged services made while these converged. */
   propagation: number[];
+  /** Client-side rate limit waits meanwhile, in c0 and c1: "bulk N (mean X ms), urgent M (mean Y ms)". */
+  throttle: [string, string];
   /** CPU seconds each process used meanwhile. */
   cpu: string;
 }
@@ -363,8 +376,15 @@ async function convergence(c0: Member, c1: Member, w: Watches, names: readonly s
     reconcileMs: [mean(0, (c) => c.reconcileSeconds, (c) => c.reconciles), mean(1, (c) => c.reconcileSeconds, (c) => c.reconciles)],
     byResourcePer: [perResource(before[0] as Counters, after[0] as Counters, names.length), perResource(before[1] as Counters, after[1] as Counters, names.length)],
     propagation,
+    throttle: [throttleOf(before[0] as Counters, after[0] as Counters), throttleOf(before[1] as Counters, after[1] as Counters)],
     cpu: cpuUsed(cpuBefore, cpuAfter),
   };
+}
+
+/** The client-side rate limit waits between two readings. */
+function throttleOf(before: Counters, after: Counters): string {
+  const one = (n: number, s: number): string => (n > 0 ? `${n} (mean ${((1000 * s) / n).toFixed(0)} ms)` : '0');
+  return `bulk ${one(after.throttled - before.throttled, after.throttledSeconds - before.throttledSeconds)}, urgent ${one(after.urgentThrottled - before.urgentThrottled, after.urgentThrottledSeconds - before.urgentThrottledSeconds)}`;
 }
 
 /** The requests per service between two readings, by verb and resource: "PATCH services 1.0, ...", most first. */
@@ -439,7 +459,7 @@ async function propagation(c0: Member, w: Watches, names: readonly string[]): Pr
 async function startOperatorProcesses(c0: Member, c1: Member): Promise<void> {
   // The compiled CLI even when a source changed since the build (bin/mizzen would run the sources through tsx).
   const env: Record<string, string> = { MIZZEN_CLI: 'dist' };
-  for (const k of ['NODE_OPTIONS', 'MIZZEN_KUBE_API_QPS', 'MIZZEN_KUBE_API_BURST', 'MIZZEN_MCS_WORKERS']) {
+  for (const k of ['NODE_OPTIONS', 'MIZZEN_KUBE_API_QPS', 'MIZZEN_KUBE_API_BURST', 'MIZZEN_MCS_WORKERS', 'MIZZEN_MCS_BULK_WORKERS']) {
     const v = process.env[`BENCH_${k}`];
     if (v) env[k] = v;
   }
@@ -464,6 +484,13 @@ async function fillNamespaces(c0: Member, c1: Member): Promise<void> {
   const names = Array.from({ length: fillerNamespaces }, (_, i) => `mcs-bench-filler-${i}`);
   for (const m of [c0, c1]) await pool(names, CONCURRENCY, (name) => m.client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
 }
+
+/** The operator settings passed through from BENCH_* variables, for the header: ", MIZZEN_MCS_WORKERS=16". */
+const settings = (): string =>
+  ['MIZZEN_KUBE_API_QPS', 'MIZZEN_KUBE_API_BURST', 'MIZZEN_MCS_WORKERS', 'MIZZEN_MCS_BULK_WORKERS']
+    .filter((k) => process.env[`BENCH_${k}`])
+    .map((k) => `, ${k}=${process.env[`BENCH_${k}`]}`)
+    .join('');
 
 const ms = (v: number): string => `${v.toFixed(0)} ms`;
 const sec = (v: number): string => `${(v / 1000).toFixed(1)} s`;
@@ -500,6 +527,7 @@ async function main(): Promise<void> {
       print(`        requests per service by verb  c0: ${conv.byResourcePer[0]}`);
       print(`                                      c1: ${conv.byResourcePer[1]}`);
       print(`        mean write / reconcile        c0 ${ms(conv.writeMs[0])} / ${ms(conv.reconcileMs[0])}   c1 ${ms(conv.writeMs[1])} / ${ms(conv.reconcileMs[1])}`);
+      print(`        client rate-limit waits       c0 ${conv.throttle[0]}   c1 ${conv.throttle[1]}`);
       print(`        CPU used meanwhile            ${conv.cpu}   (wall ${sec(conv.fromFirst)})`);
       print(`        endpoint change meanwhile     p50 ${ms(pct(prop, 50))}   p99 ${ms(pct(prop, 99))}   (${prop.length} changes of converged services)`);
       print(`        operator RSS                  c0 ${rssMiB(c0.op?.child.pid)} MiB   c1 ${rssMiB(c1.op?.child.pid)} MiB   (${total} services, ${total * endpointsPer} endpoints, ${fillerNamespaces + 3} namespaces cached; load ${load()})`);
@@ -511,7 +539,7 @@ async function main(): Promise<void> {
     const prop = await propagation(c0, w, names);
     print(`  endpoint-change propagation     p50 ${ms(pct(prop, 50))}   p99 ${ms(pct(prop, 99))}   (${changes} source-slice updates in c0 at ${changeRate}/s, until mirrored in c1; load ${load()})`);
     print(`  operator RSS at the end         c0 ${rssMiB(c0.op?.child.pid)} MiB   c1 ${rssMiB(c1.op?.child.pid)} MiB`);
-    console.log(`mcs bench (2 clusters, kube-apiserver v1.36.3, one mizzen operator per cluster, ${os.cpus().length} CPUs; ${new Date().toISOString()})`);
+    console.log(`mcs bench (2 clusters, kube-apiserver v1.36.3, one mizzen operator per cluster, ${os.cpus().length} CPUs${settings()}; ${new Date().toISOString()})`);
     for (const line of out) console.log(line);
   } finally {
     if (out.length > 0 && process.exitCode) for (const line of out) console.log(line);

@@ -33,6 +33,11 @@ export interface OperatorConfig {
   apiBurst: number;
   /** Workers of the serviceexport controller (services reconciled at once). */
   mcsWorkers: number;
+  /**
+   * Of those, the most that may work on services queued without priority (new or changed exports) at once; the
+   * others stay free for endpoint changes (ADR 0006 "Workers").
+   */
+  mcsBulkWorkers: number;
 }
 
 export interface OperatorFlags {
@@ -56,6 +61,9 @@ export class ConfigError extends Error {
 
 /** Services the serviceexport controller reconciles at once (ADR 0006 "Workers"). */
 export const DEFAULT_MCS_WORKERS = 32;
+
+/** Services queued without priority reconciled at once at most (ADR 0006 "Workers"). */
+export const DEFAULT_MCS_BULK_WORKERS = 2;
 
 export const allControllers = ['istiooperator', 'revisiontag', 'serviceexport'];
 
@@ -144,6 +152,7 @@ export function loadOperatorConfig(flags: OperatorFlags, env: NodeJS.ProcessEnv 
     apiQps: parseCount(pick(undefined, ['MIZZEN_KUBE_API_QPS'], '200'), 'MIZZEN_KUBE_API_QPS'),
     apiBurst: parseCount(pick(undefined, ['MIZZEN_KUBE_API_BURST'], '400'), 'MIZZEN_KUBE_API_BURST'),
     mcsWorkers: Math.max(1, parseCount(pick(undefined, ['MIZZEN_MCS_WORKERS'], String(DEFAULT_MCS_WORKERS)), 'MIZZEN_MCS_WORKERS')),
+    mcsBulkWorkers: Math.max(1, parseCount(pick(undefined, ['MIZZEN_MCS_BULK_WORKERS'], String(DEFAULT_MCS_BULK_WORKERS)), 'MIZZEN_MCS_BULK_WORKERS')),
   };
 }
 

@@ -5,6 +5,8 @@ import { ApiError, FencedError, type StatusDetails } from './errors.js';
 import { encodeBody } from './applybody.js';
 import { loadKubeConfig } from '../config/kubeconfig.js';
 import { type ResourceType, knownResource, resourceOfPath, resourcePath } from './resources.js';
+import { isUrgent } from './priority.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 
 export const FIELD_MANAGER = 'mizzen';
 
@@ -44,41 +46,97 @@ export interface ClientRateLimit {
 /** High enough for 1,000 services to converge in seconds, low enough that a restart cannot flood the API server. */
 export const DEFAULT_RATE_LIMIT: ClientRateLimit = { qps: 200, burst: 400 };
 
+/** The process clock for the bucket: its timers keep the process alive while a request waits for a token. */
+const bucketClock: Clock = {
+  now: () => performance.now(),
+  setTimeout(fn, ms) {
+    const timer = setTimeout(fn, Math.max(0, ms));
+    return { id: 0, timer } as TimerHandle;
+  },
+  clearTimeout(handle) {
+    clearTimeout((handle as TimerHandle & { timer: ReturnType<typeof setTimeout> }).timer);
+  },
+};
+
 /**
- * A token bucket: `take()` resolves when a request may start. Each caller reserves its token at once (the bucket
- * may go negative), so callers beyond the burst are spread at `qps` in the order they came.
+ * A token bucket: `take()` resolves when a request may start. A request starts at once while the bucket holds a
+ * token and nobody waits; beyond the burst, waiting requests start at `qps`, urgent ones (see priority.ts: a
+ * reconcile of a key added with priority, such as an endpoint change) before every bulk one, each class in the
+ * order it came. The rate stays the limit whatever the mix: urgency changes only the order.
  */
 export class TokenBucket {
   private tokens: number;
   private last: number;
-  /** Requests that had to wait, and the total time they waited: for metrics and the bench. */
-  readonly stats = { throttled: 0, waitedMs: 0 };
+  private readonly limit: ClientRateLimit;
+  private readonly urgentWaiting: { since: number; go: () => void }[] = [];
+  private readonly bulkWaiting: { since: number; go: () => void }[] = [];
+  private timer: TimerHandle | undefined;
+  /** Requests that had to wait, and the total time they waited, bulk and urgent: for metrics and the bench. */
+  readonly stats = { throttled: 0, waitedMs: 0, urgentThrottled: 0, urgentWaitedMs: 0 };
 
   constructor(
-    private readonly limit: ClientRateLimit,
-    private readonly now: () => number = () => performance.now(),
+    limit: ClientRateLimit,
+    private readonly clock: Clock = bucketClock,
   ) {
-    this.tokens = limit.burst;
-    this.last = this.now();
+    this.limit = { qps: limit.qps, burst: Math.max(1, limit.burst) };
+    this.tokens = this.limit.burst;
+    this.last = clock.now();
   }
 
-  /** How long the caller must wait before starting its request (0: at once); the token is taken. */
-  reserve(): number {
-    if (this.limit.qps <= 0) return 0;
-    const now = this.now();
+  /** Requests waiting for a token. */
+  waiting(): number {
+    return this.urgentWaiting.length + this.bulkWaiting.length;
+  }
+
+  /** Resolves when the request may start; `urgent` defaults to the context the caller runs in. */
+  take(urgent = isUrgent()): Promise<void> {
+    if (this.limit.qps <= 0) return Promise.resolve();
+    this.refill();
+    const ahead = urgent ? this.urgentWaiting.length : this.waiting();
+    if (ahead === 0 && this.tokens >= 1) {
+      this.tokens -= 1;
+      return Promise.resolve();
+    }
+    if (urgent) this.stats.urgentThrottled++;
+    else this.stats.throttled++;
+    return new Promise((resolve) => {
+      const since = this.clock.now();
+      const go = (): void => {
+        const waited = this.clock.now() - since;
+        if (urgent) this.stats.urgentWaitedMs += waited;
+        else this.stats.waitedMs += waited;
+        resolve();
+      };
+      (urgent ? this.urgentWaiting : this.bulkWaiting).push({ since, go });
+      this.schedule();
+    });
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
     this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.last) / 1000) * this.limit.qps);
     this.last = now;
-    this.tokens -= 1;
-    if (this.tokens >= 0) return 0;
-    const wait = (-this.tokens / this.limit.qps) * 1000;
-    this.stats.throttled++;
-    this.stats.waitedMs += wait;
-    return wait;
   }
 
-  async take(): Promise<void> {
-    const wait = this.reserve();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.ceil(wait)));
+  /** One timer for all waiters: due when the next token is. */
+  private schedule(): void {
+    if (this.timer !== undefined || this.waiting() === 0) return;
+    const wait = this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) / this.limit.qps) * 1000);
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.release();
+    }, wait);
+  }
+
+  private release(): void {
+    this.refill();
+    while (this.tokens >= 1) {
+      const next = this.urgentWaiting.shift() ?? this.bulkWaiting.shift();
+      if (!next) break;
+      this.tokens -= 1;
+      next.go();
+    }
+    this.schedule();
   }
 }
 

@@ -5,6 +5,7 @@ import { classify, errorMessage } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { Logger } from '../util/log.js';
 import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
+import { urgent } from './priority.js';
 
 export interface ReconcileResult {
   /** Reconcile this key again after this many milliseconds (e.g. to poll a child's readiness). */
@@ -20,6 +21,11 @@ export interface ControllerOptions {
   name: string;
   reconcile: Reconciler;
   workers?: number;
+  /**
+   * Keys added without priority processed at once at most (WorkQueue maxBulkInFlight); the other workers are
+   * kept for keys added with priority. Unset: every worker takes any key.
+   */
+  maxBulkInFlight?: number;
   rateLimiter?: RateLimiterOptions;
   /** Re-enqueue every known root key this often (level-based safety net); 0 disables. */
   resyncMs?: number;
@@ -58,7 +64,9 @@ export class Controller {
   ) {
     const clock = opts.clock ?? realClock;
     this.clock = clock;
-    this.queue = new WorkQueue(opts.name, clock, opts.rateLimiter ?? defaultRateLimiter, (d) => metrics.queueDepth.set({ controller: opts.name }, d));
+    this.queue = new WorkQueue(opts.name, clock, opts.rateLimiter ?? defaultRateLimiter, (d) => metrics.queueDepth.set({ controller: opts.name }, d), {
+      ...(opts.maxBulkInFlight === undefined ? {} : { maxBulkInFlight: opts.maxBulkInFlight }),
+    });
   }
 
   get name(): string {
@@ -139,7 +147,8 @@ export class Controller {
     const name = this.opts.name;
     const end = this.metrics.reconcileDuration.startTimer({ controller: name });
     try {
-      const result = await this.opts.reconcile(key);
+      // A key taken with priority reconciles in an urgent context: its API requests go ahead of bulk ones.
+      const result = this.queue.isUrgentInFlight(key) ? await urgent(() => this.opts.reconcile(key)) : await this.opts.reconcile(key);
       end();
       this.metrics.reconciles.inc({ controller: name, result: 'success' });
       this.queue.forget(key);

@@ -67,6 +67,7 @@ export class Manager {
       this.metrics.apiRequests.inc({ verb, code: String(status), resource });
       this.metrics.apiRequestDuration.observe({ verb }, ms / 1000);
     };
+    this.metrics.watchLimiter(client.limiter.stats);
     client.writeGuard = () => (this.elector && !this.elector.isLeader() ? 'this process does not hold the leader lease' : undefined);
     return client;
   }

@@ -4,6 +4,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Histogram buckets (seconds) for request latencies: API server requests, plugin requests to the agent. */
 export const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** What a client's rate limiter counts (TokenBucket.stats). */
+export interface LimiterStats {
+  readonly throttled: number;
+  readonly waitedMs: number;
+  readonly urgentThrottled: number;
+  readonly urgentWaitedMs: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly queueDepth: Gauge;
@@ -14,6 +22,7 @@ export class Metrics {
   readonly apiRequestDuration: Histogram;
   readonly isLeader: Gauge;
   private informerStats: () => { name: string; restarts: number; synced: boolean }[] = () => [];
+  private readonly limiterStats = new Set<LimiterStats>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -47,6 +56,30 @@ export class Metrics {
         for (const s of stats()) this.set({ informer: s.name }, s.restarts);
       },
     });
+    const limiters = this.limiterStats;
+    const sum = (f: (s: LimiterStats) => number): number => [...limiters].reduce((n, s) => n + f(s), 0);
+    new Counter({
+      name: 'mizzen_api_client_throttled_total',
+      help: 'API requests that waited for the client-side rate limit, by priority (urgent: for a key queued with priority)',
+      labelNames: ['priority'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ priority: 'bulk' }, sum((s) => s.throttled));
+        this.inc({ priority: 'urgent' }, sum((s) => s.urgentThrottled));
+      },
+    });
+    new Counter({
+      name: 'mizzen_api_client_wait_seconds_total',
+      help: 'Time API requests waited for the client-side rate limit, by priority',
+      labelNames: ['priority'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ priority: 'bulk' }, sum((s) => s.waitedMs) / 1000);
+        this.inc({ priority: 'urgent' }, sum((s) => s.urgentWaitedMs) / 1000);
+      },
+    });
     new Gauge({
       name: 'mizzen_informer_synced',
       help: '1 once an informer has loaded its first list',
@@ -56,6 +89,11 @@ export class Metrics {
         for (const s of stats()) this.set({ informer: s.name }, s.synced ? 1 : 0);
       },
     });
+  }
+
+  /** Counts a client's rate limiter waits in mizzen_api_client_throttled_total and ..._wait_seconds_total. */
+  watchLimiter(stats: LimiterStats): void {
+    this.limiterStats.add(stats);
   }
 
   onCollectInformers(fn: () => { name: string; restarts: number; synced: boolean }[]): void {

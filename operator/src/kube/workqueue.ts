@@ -9,7 +9,12 @@ import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
  * - addAfter() delays a key by a fixed time (requeue-after), keeping the earliest pending time per key;
  * - add(key, true) queues the key ahead of every key added without priority (moving it forward if it waits
  *   already): a small change to a settled object need not wait behind a thousand new ones (controller-runtime's
- *   priority queue makes the same distinction).
+ *   priority queue makes the same distinction);
+ * - with maxBulkInFlight N, at most N keys taken from the normal queue are processed at once, while a key added
+ *   with priority takes any free worker: with more workers than N, an urgent key never waits for a bulk key to
+ *   finish, and the bulk keys' requests queued at the API server stay few (a thousand new objects converge as fast
+ *   with N workers writing as with all of them when the API server is the bottleneck, and an endpoint change does
+ *   not queue behind 32 workers' writes).
  */
 export interface RateLimiterOptions {
   /** First retry delay for a failing key. */
@@ -65,6 +70,11 @@ export class RateLimiter {
 
 type Waiter = (key: string | undefined) => void;
 
+export interface WorkQueueOptions {
+  /** Keys from the normal (non-priority) queue processed at once at most; unset: no cap (every worker). */
+  maxBulkInFlight?: number;
+}
+
 export class WorkQueue {
   private readonly queue: string[] = [];
   /** Keys added with priority: handed out before `queue`. */
@@ -73,6 +83,9 @@ export class WorkQueue {
   private readonly urgentAfterDone = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** The keys in `processing` that were taken from the normal queue: at most maxBulkInFlight. */
+  private readonly bulkInFlight = new Set<string>();
+  private readonly maxBulkInFlight: number;
   private readonly waiting = new Map<string, { due: number; handle: TimerHandle }>();
   private readonly waiters: Waiter[] = [];
   private shuttingDown = false;
@@ -83,8 +96,11 @@ export class WorkQueue {
     private readonly clock: Clock = realClock,
     limiterOptions: RateLimiterOptions = defaultRateLimiter,
     private readonly onDepthChange: (depth: number) => void = () => undefined,
+    options: WorkQueueOptions = {},
   ) {
     this.limiter = new RateLimiter(limiterOptions, clock);
+    const max = options.maxBulkInFlight;
+    this.maxBulkInFlight = max === undefined || !(max >= 1) ? Infinity : Math.floor(max);
   }
 
   add(key: string, priority = false): void {
@@ -98,14 +114,8 @@ export class WorkQueue {
       if (priority) this.urgentAfterDone.add(key);
       return;
     }
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      this.dirty.delete(key);
-      this.processing.add(key);
-      waiter(key);
-      return;
-    }
     (priority ? this.urgent : this.queue).push(key);
+    if (this.waiters.length > 0) this.dispatch();
     this.onDepthChange(this.len());
   }
 
@@ -119,6 +129,34 @@ export class WorkQueue {
     if (i < 0) return;
     this.queue.splice(i, 1);
     this.urgent.push(key);
+    if (this.waiters.length > 0) this.dispatch();
+  }
+
+  /**
+   * The next key a worker may take, marked as being processed: a priority key first, else a normal one while
+   * fewer than maxBulkInFlight normal keys are being processed.
+   */
+  private next(): string | undefined {
+    let key = this.urgent.shift();
+    let bulk = false;
+    if (key === undefined && this.bulkInFlight.size < this.maxBulkInFlight) {
+      key = this.queue.shift();
+      bulk = key !== undefined;
+    }
+    if (key === undefined) return undefined;
+    this.dirty.delete(key);
+    this.processing.add(key);
+    if (bulk) this.bulkInFlight.add(key);
+    return key;
+  }
+
+  /** Hands keys to waiting workers while there are both. */
+  private dispatch(): void {
+    while (this.waiters.length > 0) {
+      const key = this.next();
+      if (key === undefined) return;
+      (this.waiters.shift() as Waiter)(key);
+    }
   }
 
   /** Adds the key after delayMs; an earlier pending add for the same key wins. */
@@ -154,10 +192,8 @@ export class WorkQueue {
   /** Resolves with the next key, or undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    const key = this.urgent.shift() ?? this.queue.shift();
+    const key = this.next();
     if (key !== undefined) {
-      this.dirty.delete(key);
-      this.processing.add(key);
       this.onDepthChange(this.len());
       return Promise.resolve(key);
     }
@@ -166,10 +202,15 @@ export class WorkQueue {
 
   done(key: string): void {
     this.processing.delete(key);
+    const wasBulk = this.bulkInFlight.delete(key);
     const urgent = this.urgentAfterDone.delete(key);
     if (this.dirty.has(key)) {
       this.dirty.delete(key);
       this.add(key, urgent);
+    } else if (wasBulk && this.waiters.length > 0 && this.queue.length > 0) {
+      // A bulk slot is free: a waiting worker may take the next normal key.
+      this.dispatch();
+      this.onDepthChange(this.len());
     }
   }
 
@@ -184,6 +225,16 @@ export class WorkQueue {
 
   isProcessing(key: string): boolean {
     return this.processing.has(key);
+  }
+
+  /** Whether a key being processed was taken from the priority queue (not counted against maxBulkInFlight). */
+  isUrgentInFlight(key: string): boolean {
+    return this.processing.has(key) && !this.bulkInFlight.has(key);
+  }
+
+  /** Keys being processed, and how many of them came from the normal queue. */
+  inFlight(): { all: number; bulk: number } {
+    return { all: this.processing.size, bulk: this.bulkInFlight.size };
   }
 
   shutDown(): void {

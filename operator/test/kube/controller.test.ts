@@ -4,6 +4,7 @@ import { ApiError, InvalidInputError } from '../../src/kube/errors.js';
 import { Metrics } from '../../src/kube/metrics.js';
 import { FakeClock } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/log.js';
+import { isUrgent } from '../../src/kube/priority.js';
 
 const flush = async (): Promise<void> => {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
@@ -166,6 +167,49 @@ describe('Controller', () => {
     }
     await advance(2000, 50);
     expect(calls.map((x) => x.key)).to.deep.equal(['ns/tag']);
+    await c.stop();
+  });
+
+  it('keeps workers beyond maxBulkInFlight for keys added with priority, whose reconciles run in an urgent context', async () => {
+    const seen: { key: string; urgent: boolean }[] = [];
+    const release = new Map<string, () => void>();
+    const c = new Controller(
+      {
+        name: 't',
+        workers: 3,
+        maxBulkInFlight: 1,
+        rateLimiter: limiter,
+        clock: new FakeClock(0),
+        reconcile: async (key) => {
+          await Promise.resolve();
+          seen.push({ key, urgent: isUrgent() });
+          await new Promise<void>((resolve) => release.set(key, resolve));
+        },
+      },
+      silentLogger(),
+      new Metrics(),
+    );
+    c.start();
+    for (const k of ['a', 'b', 'c']) c.enqueue(k);
+    await flush();
+    expect(seen).to.deep.equal([{ key: 'a', urgent: false }], 'one bulk key at a time');
+    c.enqueue('u', true);
+    await flush();
+    expect(seen.map((x) => x.key)).to.deep.equal(['a', 'u']);
+    expect(seen[1]).to.deep.equal({ key: 'u', urgent: true });
+    release.get('a')?.();
+    await flush();
+    expect(seen.map((x) => x.key)).to.deep.equal(['a', 'u', 'b']);
+    for (const k of ['u', 'b']) release.get(k)?.();
+    await flush();
+    release.get('c')?.();
+    await flush();
+    expect(seen).to.deep.equal([
+      { key: 'a', urgent: false },
+      { key: 'u', urgent: true },
+      { key: 'b', urgent: false },
+      { key: 'c', urgent: false },
+    ]);
     await c.stop();
   });
 });

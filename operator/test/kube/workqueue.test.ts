@@ -196,3 +196,132 @@ describe('WorkQueue priority', () => {
     expect(await drain(q)).to.deep.equal(['k', 'a', 'b']);
   });
 });
+
+describe('WorkQueue maxBulkInFlight', () => {
+  const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  /** A get() whose answer can be looked at without awaiting it. */
+  function pendingGet(q: WorkQueue): { key?: string | undefined; settled: boolean } {
+    const out: { key?: string | undefined; settled: boolean } = { settled: false };
+    void q.get().then((key) => {
+      out.key = key;
+      out.settled = true;
+    });
+    return out;
+  }
+
+  it('processes at most N keys queued without priority at once, and hands out the next when one is done', async () => {
+    const q = new WorkQueue('t', new FakeClock(), noGlobalLimit, undefined, { maxBulkInFlight: 2 });
+    for (const k of ['a', 'b', 'c', 'd']) q.add(k);
+    expect([await q.get(), await q.get()]).to.deep.equal(['a', 'b']);
+    const third = pendingGet(q);
+    await flush();
+    expect(third.settled).to.equal(false, 'a third bulk key waits while two are processed');
+    expect(q.inFlight()).to.deep.equal({ all: 2, bulk: 2 });
+    q.done('a');
+    await flush();
+    expect(third.key).to.equal('c');
+    expect(q.inFlight()).to.deep.equal({ all: 2, bulk: 2 });
+  });
+
+  it('gives a key added with priority to a free worker while the bulk keys are at the cap', async () => {
+    const q = new WorkQueue('t', new FakeClock(), noGlobalLimit, undefined, { maxBulkInFlight: 1 });
+    q.add('a');
+    q.add('b');
+    expect(await q.get()).to.equal('a');
+    const worker = pendingGet(q);
+    await flush();
+    expect(worker.settled).to.equal(false);
+    q.add('u', true);
+    await flush();
+    expect(worker.key).to.equal('u');
+    expect(q.isUrgentInFlight('u')).to.equal(true);
+    expect(q.isUrgentInFlight('a')).to.equal(false);
+    // A key promoted while it waits behind the cap is handed out at once too.
+    const next = pendingGet(q);
+    await flush();
+    expect(next.settled).to.equal(false);
+    q.add('b', true);
+    await flush();
+    expect(next.key).to.equal('b');
+    expect(q.inFlight()).to.deep.equal({ all: 3, bulk: 1 });
+  });
+
+  it('queues a bulk key that comes back while the cap is reached behind the keys that waited before it', async () => {
+    const q = new WorkQueue('t', new FakeClock(), noGlobalLimit, undefined, { maxBulkInFlight: 1 });
+    q.add('a');
+    expect(await q.get()).to.equal('a');
+    q.add('b');
+    q.add('a'); // changed while in flight
+    const worker = pendingGet(q);
+    q.done('a');
+    await flush();
+    expect(worker.key).to.equal('b');
+    q.done('b');
+    expect(await q.get()).to.equal('a');
+  });
+
+  it('returns undefined to workers held back by the cap on shutdown', async () => {
+    const q = new WorkQueue('t', new FakeClock(), noGlobalLimit, undefined, { maxBulkInFlight: 1 });
+    q.add('a');
+    q.add('b');
+    expect(await q.get()).to.equal('a');
+    const held = pendingGet(q);
+    await flush();
+    q.shutDown();
+    await flush();
+    expect(held).to.deep.equal({ key: undefined, settled: true });
+    q.done('a');
+    expect(await q.get()).to.equal(undefined);
+  });
+
+  it('with workers busy on bulk keys, never starves a priority key, never exceeds the cap, and loses or repeats no key', async () => {
+    const clock = new FakeClock();
+    const cap = 3;
+    const workers = 5;
+    const q = new WorkQueue('t', clock, noGlobalLimit, undefined, { maxBulkInFlight: cap });
+    const processed = new Map<string, number>();
+    const startedAt = new Map<string, number>();
+    let maxBulk = 0;
+    const concurrent = new Set<string>();
+    const work = async (): Promise<void> => {
+      for (;;) {
+        const key = await q.get();
+        if (key === undefined) return;
+        expect(concurrent.has(key), `${key} twice at once`).to.equal(false);
+        concurrent.add(key);
+        maxBulk = Math.max(maxBulk, q.inFlight().bulk);
+        processed.set(key, (processed.get(key) ?? 0) + 1);
+        if (!startedAt.has(key)) startedAt.set(key, clock.now());
+        // Bulk keys take 100 ms, priority keys 10 ms.
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, key.startsWith('u') ? 10 : 100));
+        concurrent.delete(key);
+        q.done(key);
+      }
+    };
+    const running = Array.from({ length: workers }, () => work());
+    for (let i = 0; i < 60; i++) q.add(`b${i}`);
+    const addedAt = new Map<string, number>();
+    for (let t = 0; t < 3000; t += 5) {
+      if (t % 50 === 0 && t < 1500) {
+        const key = `u${t}`;
+        addedAt.set(key, clock.now());
+        q.add(key, true);
+      }
+      // Bulk keys changed again while they wait or are processed: queued once more, never lost.
+      if (t === 200) for (let i = 0; i < 10; i++) q.add(`b${i}`);
+      clock.advance(5);
+      await flush();
+    }
+    expect(q.len()).to.equal(0);
+    expect(maxBulk).to.equal(cap);
+    for (let i = 0; i < 60; i++) expect(processed.get(`b${i}`), `b${i}`).to.be.oneOf(i < 10 ? [1, 2] : [1]);
+    for (const [key, at] of addedAt) {
+      expect(processed.get(key), key).to.equal(1);
+      // A free worker is always there (workers > cap): a priority key starts within one step of the clock.
+      expect((startedAt.get(key) as number) - at, key).to.be.at.most(5);
+    }
+    q.shutDown();
+    await Promise.all(running);
+  });
+});

@@ -17,6 +17,7 @@ export interface McsSetup {
   readonly probeIntervalMs: number;
   readonly informerIdleReconnectMs: number;
   readonly workers?: number | undefined;
+  readonly bulkWorkers?: number | undefined;
 }
 
 /**
@@ -42,6 +43,7 @@ export async function setupServiceExport(client: KubeClient, manager: Manager, e
     probeIntervalMs: setup.probeIntervalMs,
     informerIdleReconnectMs: setup.informerIdleReconnectMs,
     ...(setup.workers === undefined ? {} : { workers: setup.workers }),
+    ...(setup.bulkWorkers === undefined ? {} : { bulkWorkers: setup.bulkWorkers }),
   });
   manager.add(reconciler.controller(manager, log));
   log.info('Set up the serviceexport controller', { cluster: identity.clusterId, clusterSet: identity.clusterSetId, namespace: setup.namespace });

@@ -50,6 +50,12 @@ export interface ServiceExportOptions {
   readonly probeIntervalMs: number;
   readonly informerIdleReconnectMs: number;
   readonly workers?: number;
+  /**
+   * Of the workers, the most that reconcile services queued without priority at once (WorkQueue maxBulkInFlight):
+   * an endpoint change (queued with priority) then finds a free worker and few requests queued at the API server
+   * ahead of its write, while a thousand new exports converge.
+   */
+  readonly bulkWorkers?: number;
   /** Re-enqueue every known service this often (level-based safety net). */
   readonly resyncMs?: number;
 }
@@ -163,7 +169,7 @@ export class ServiceExportReconciler {
 
   controller(manager: Manager, log: Logger): Controller {
     const c = new McsController(
-      { name: CONTROLLER_NAME, reconcile: (key) => this.reconcile(key), workers: this.opts.workers ?? 32 },
+      { name: CONTROLLER_NAME, reconcile: (key) => this.reconcile(key), workers: this.opts.workers ?? 32, maxBulkInFlight: this.opts.bulkWorkers ?? 2 },
       log,
       manager.metrics,
       { start: () => this.onStart(), stopping: () => (this.stopped = true), stop: () => this.onStop() },
