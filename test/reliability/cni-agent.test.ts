@@ -7,7 +7,9 @@
 //     repaired in place; the pods that existed before keep their rules byte for byte;
 //  2. the primary CNI rewriting its conflist 100 times: our entry back each time; after the agent's uninstall the
 //     file is byte for byte the primary's last write;
-//  3. a pod's ISTIO_* chains flushed by hand: restored by the periodic drift check.
+//  3. a pod's ISTIO_* chains flushed by hand: restored by the periodic drift check;
+//  4. every agent ran with exactly the RBAC the operator renders for it (a token of the istio-cni ServiceAccount):
+//     no request refused, the token in no log line.
 // Figures printed (p50/p99/max, counts, load average); bounds are generous. Needs root (skipped otherwise).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +21,8 @@ import { R } from '../../operator/src/kube/resources.js';
 import { e2e } from '../e2e/lib/env.js';
 import { client as kubeClient, sleep, waitFor } from '../e2e/lib/cluster.js';
 import { quantile } from '../e2e/lib/stats.js';
-import { type AgentProcess, CniLab, agentTail, createNamespace, createPod, metricSum, netnsUnavailable, podManifest, sh } from '../e2e/cni/lib.js';
+import { type AgentProcess, CniLab, agentTail, createNamespace, createPod, describeFindings, metricSum, netnsUnavailable, podManifest, sh } from '../e2e/cni/lib.js';
+import { refusedRequests } from '../e2e/lib/rbac.js';
 
 type PodRef = { namespace: string; name: string; uid: string };
 
@@ -34,7 +37,8 @@ const DRIFT_INTERVAL_MS = 2000;
  * its answer; or the agent cannot find the pod yet. cnitool prints the message, not the code.
  */
 const RETRYABLE = /mizzen-cni cannot program pod traffic redirection: the mizzen node agent is unreachable|mizzen agent cannot decide on pod/;
-const REPAIR_IN_PLACE = { excludeNamespaces: 'kube-system', 'repair.enabled': 'true', 'repair.repairPods': 'true', 'repair.labelPods': 'false', 'repair.deletePods': 'false' };
+/** values.cni of the agent: its configuration and exactly the RBAC the operator renders for it. */
+const CNI_VALUES = { excludeNamespaces: ['kube-system'], repair: { enabled: true, repairPods: true, labelPods: false, deletePods: false } };
 
 const load = (): string =>
   os
@@ -90,10 +94,12 @@ describe('reliability: the CNI node agent under faults (real netns, cnitool, a r
   /** The rules every sidecar pod of this suite gets (all have the same annotations): iptables-save of a first pod. */
   let reference = '';
   const runs: PodRun[] = [];
+  /** The agent's kubeconfig: a token of its rendered ServiceAccount (lab.configureAgent). */
+  let agentKubeconfig = '';
 
   async function startAgent(): Promise<{ agent: AgentProcess; readyMs: number }> {
     const t0 = Date.now();
-    const a = await lab.startAgent(e2e.kubeconfig, ['--drift-interval', `${DRIFT_INTERVAL_MS}ms`]);
+    const a = await lab.startAgent(agentKubeconfig, ['--drift-interval', `${DRIFT_INTERVAL_MS}ms`]);
     agent = a;
     agents.push(a);
     await waitFor('the agent to be ready', () => a.logs.find((l) => l.message === 'Became ready') ?? (a.child.exitCode !== null ? Promise.reject(new Error(`agent exited: ${agentTail(a, 5)}`)) : undefined), 120_000, 50);
@@ -124,7 +130,7 @@ describe('reliability: the CNI node agent under faults (real netns, cnitool, a r
     lab = new CniLab({ octet: 70 });
     await lab.init();
     lab.writePrimary();
-    lab.writeAgentConfig(REPAIR_IN_PLACE);
+    agentKubeconfig = await lab.configureAgent(e2e.kubeconfig, CNI_VALUES);
     c = await kubeClient(e2e.kubeconfig);
     await createNamespace(c, ns);
     await startAgent();
@@ -213,6 +219,8 @@ describe('reliability: the CNI node agent under faults (real netns, cnitool, a r
         const old = agent as AgentProcess;
         const inFlight = counts.inFlight;
         const setUp = counts.succeeded;
+        // Its refused requests, for the last case (what it sends between this read and the signal: its log only).
+        old.refusedAtStop = await refusedRequests(old).catch(() => undefined);
         const t0 = Date.now();
         old.child.kill(signal);
         const code = await old.exited;
@@ -342,5 +350,15 @@ describe('reliability: the CNI node agent under faults (real netns, cnitool, a r
     expect(a.logs.some((l) => l.message === 'Removed mizzen-cni from the CNI configuration')).to.equal(true);
     expect(fs.readFileSync(file, 'utf8')).to.equal(last);
     expect(fs.readdirSync(lab.confDir).sort()).to.deep.equal(['10-mz-e2e.conflist']);
+  });
+
+  it('every agent ran with exactly its rendered RBAC (a ServiceAccount token): no request refused, the token in no log line', async () => {
+    const f = await lab.identityFindings();
+    console.log(`      ${describeFindings(f)}`);
+    expect(f.user).to.equal('system:serviceaccount:kube-system:istio-cni');
+    expect(f.refused, 'requests refused').to.deep.equal({});
+    expect(f.refusedLines, 'log lines about a refused request').to.deep.equal([]);
+    expect(f.tokenLines, 'log lines with the token').to.deep.equal([]);
+    expect(f.metricsRead, 'agents whose metrics were read').to.equal(f.agents);
   });
 });

@@ -1,6 +1,7 @@
 // The chained CNI plugin on real network namespaces: every pod is a Pod object on kwok-node-0 (which the agent
 // under test serves) and a netns set up by a real CNI runtime (cnitool) through a conflist that install-cni
-// produced, with Debian's bridge + host-local as the primary CNI. Assertions use real TCP.
+// produced, with Debian's bridge + host-local as the primary CNI. Assertions use real TCP. The agent runs with
+// exactly the RBAC the operator renders for it (a token of the istio-cni ServiceAccount), as in a cluster.
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -10,7 +11,7 @@ import type { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
 import { e2e } from '../lib/env.js';
 import { client as kubeClient, repoRoot, waitFor } from '../lib/cluster.js';
-import { type AgentProcess, CniLab, NODE, agentTail, createNamespace, createPod, eventFor, metricSum, netnsUnavailable, podManifest, ready, sh } from './lib.js';
+import { type AgentProcess, CniLab, NODE, agentTail, createNamespace, createPod, describeFindings, eventFor, metricSum, netnsUnavailable, podManifest, ready, sh } from './lib.js';
 
 const TAINT = 'cni.istio.io/not-ready';
 
@@ -43,6 +44,7 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
   let ipB = '';
   let ipB2 = '';
   let chained = '';
+  let agentKubeconfig = '';
   let addResult: { cniVersion: string; ips: { address: string }[]; interfaces: { name: string }[] } = { cniVersion: '', ips: [], interfaces: [] };
 
   before(async function () {
@@ -65,7 +67,8 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
       }),
     );
     peer = await createPod(c, podManifest(ns, 'peer', { sidecar: false }));
-    lab.writeAgentConfig({ excludeNamespaces: 'kube-system', 'repair.enabled': 'true', 'repair.repairPods': 'true', 'repair.labelPods': 'false', 'repair.deletePods': 'false' });
+    // The agent's configuration and identity as the operator renders them for values.cni.
+    agentKubeconfig = await lab.configureAgent(e2e.kubeconfig, { excludeNamespaces: ['kube-system'], repair: { enabled: true, repairPods: true, labelPods: false, deletePods: false } });
   });
 
   after(async function () {
@@ -86,7 +89,7 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
 
   it('reports ready only after install-cni chained the plugin, then lifts the node taint', async () => {
     // No periodic drift check here (the race suite covers it), so CHECK alone must restore what is flushed.
-    agent = await lab.startAgent(e2e.kubeconfig, ['--drift-interval', '60m']);
+    agent = await lab.startAgent(agentKubeconfig, ['--drift-interval', '60m']);
     // No primary CNI configuration yet: install-cni waits, the agent is not ready, the node stays tainted.
     await waitFor('the agent waiting for the CNI configuration', () => agent?.logs.find((l) => l.message === 'Found no primary CNI configuration yet; waiting'), 60_000);
     expect(await ready(agent)).to.deep.equal({ status: 503, body: 'install-cni not complete' });
@@ -235,5 +238,15 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
     await lab.cnitool('del', A + 'x', app, stale);
     await lab.delNetns(A + 'x');
     fs.rmSync(path.join(lab.binDir, 'mizzen-cni'));
+  });
+
+  it('ran with exactly its rendered RBAC (a ServiceAccount token): no request refused, the token in no log line', async () => {
+    const f = await lab.identityFindings();
+    console.log(`      ${describeFindings(f)}`);
+    expect(f.user).to.equal('system:serviceaccount:kube-system:istio-cni');
+    expect(f.refused, 'requests refused').to.deep.equal({});
+    expect(f.refusedLines, 'log lines about a refused request').to.deep.equal([]);
+    expect(f.tokenLines, 'log lines with the token').to.deep.equal([]);
+    expect(f.metricsRead, 'agents whose metrics were read').to.equal(f.agents);
   });
 });

@@ -12,8 +12,10 @@ import { promisify } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
-import { clusterCmd, repoRoot, waitFor } from '../lib/cluster.js';
+import { cniConfigData, type IstioOperator } from '../../../operator/src/render/index.js';
+import { clusterCmd, kubectl, repoRoot, waitFor } from '../lib/cluster.js';
 import { collectJsonLogs } from '../lib/operator.js';
+import { agentIdentity, agentRbac, refusedInLogs, refusedRequests, tokenInLogs, type Identity } from '../lib/rbac.js';
 
 const exec = promisify(execFile);
 export const CNI_PLUGINS = '/usr/lib/cni';
@@ -64,6 +66,38 @@ export interface AgentProcess {
   logs: Record<string, unknown>[];
   probeUrl: string;
   exited: Promise<number | null>;
+  /** Its requests the API server refused (401/403, from its metrics), read just before stopAgent stopped it. */
+  refusedAtStop?: Record<string, number>;
+}
+
+/**
+ * An IstioOperator that enables the cni component with these values.cni: the lab's agent gets the ConfigMap data
+ * and the RBAC that the operator renders for it.
+ */
+export function agentIop(cni: Record<string, unknown>): IstioOperator {
+  return {
+    apiVersion: 'install.istio.io/v1alpha1',
+    kind: 'IstioOperator',
+    metadata: { name: 'mz-cni-lab', namespace: 'istio-system' },
+    spec: { profile: 'empty', components: { cni: { enabled: true, namespace: 'kube-system' } }, values: { cni } },
+  };
+}
+
+/** What the agents of a lab did with their identity. */
+export interface IdentityFindings {
+  /** Who the API server takes the identity's kubeconfig for. */
+  user: string;
+  /** Requests refused (401/403) by verb and code, from the metrics of every agent that could still be asked. */
+  refused: Record<string, number>;
+  /** Agents whose metrics were read (running, or read before a graceful stop), of all started. */
+  metricsRead: number;
+  agents: number;
+  /** Log lines, of every agent, about a refused request. */
+  refusedLines: string[];
+  /** Log lines, of every agent, that carry the token (in clear or base64). */
+  tokenLines: string[];
+  /** Log lines searched. */
+  lines: number;
 }
 
 export interface LabOptions {
@@ -84,6 +118,10 @@ export class CniLab {
   readonly cniVersion: string;
   private readonly netnses = new Set<string>();
   private readonly procs = new Set<ChildProcess>();
+  /** Every agent started, for the checks of its identity. */
+  readonly agents: AgentProcess[] = [];
+  /** The agent's ServiceAccount identity (configureAgent), removed by cleanup(). */
+  identity?: Identity;
   private cacheExisted = true;
   private cnitoolPath = '';
 
@@ -143,6 +181,49 @@ export class CniLab {
   writeAgentConfig(data: Record<string, string>): void {
     for (const f of fs.readdirSync(this.configDir)) fs.rmSync(path.join(this.configDir, f));
     for (const [k, v] of Object.entries(data)) fs.writeFileSync(path.join(this.configDir, k), v);
+  }
+
+  /**
+   * Configures the next agent as the operator would for an IstioOperator with these values.cni: its ConfigMap
+   * data in the config directory, and exactly its rendered RBAC (the istio-cni ServiceAccount, ClusterRole and
+   * binding, applied or updated in the cluster of `adminKubeconfig`). Returns the kubeconfig to start it with: a
+   * TokenRequest token of that ServiceAccount.
+   */
+  async configureAgent(adminKubeconfig: string, cni: Record<string, unknown>): Promise<string> {
+    const iop = agentIop(cni);
+    this.writeAgentConfig(cniConfigData(iop));
+    if (this.identity) await this.identity.update(agentRbac(iop));
+    else this.identity = await agentIdentity(adminKubeconfig, iop);
+    return this.identity.kubeconfig;
+  }
+
+  /**
+   * Whether the agents ran with exactly their rendered RBAC and kept their credential out of their logs: requests
+   * refused (metrics of each agent still running, or read before it was stopped gracefully; the log of every
+   * agent) and log lines that carry the identity's token.
+   */
+  async identityFindings(): Promise<IdentityFindings> {
+    const token = this.identity?.token;
+    if (!token) throw new Error('the agents ran without configureAgent(): no identity to check');
+    const refused: Record<string, number> = {};
+    let metricsRead = 0;
+    for (const a of this.agents) {
+      const alive = a.child.exitCode === null && a.child.signalCode === null;
+      const counts = alive ? await refusedRequests(a).catch(() => undefined) : a.refusedAtStop;
+      if (!counts) continue;
+      metricsRead++;
+      for (const [k, n] of Object.entries(counts)) refused[k] = (refused[k] ?? 0) + n;
+    }
+    const user = await kubectl(this.identity!.kubeconfig, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+    return {
+      user,
+      refused,
+      metricsRead,
+      agents: this.agents.length,
+      refusedLines: this.agents.flatMap((a) => refusedInLogs(a.logs)),
+      tokenLines: this.agents.flatMap((a) => tokenInLogs(a.logs, token)),
+      lines: this.agents.reduce((n, a) => n + a.logs.length, 0),
+    };
   }
 
   async addNetns(name: string): Promise<string> {
@@ -303,11 +384,14 @@ export class CniLab {
     const started = await waitFor('the agent probe server', () => logs.find((l) => l.message === 'Started probe server') ?? (child.exitCode !== null ? Promise.reject(new Error(`agent exited: ${JSON.stringify(logs.slice(-5))}`)) : undefined), 60_000, 50).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}; its log: ${JSON.stringify(logs.slice(-5))}`);
     });
-    return { child, logs, probeUrl: `http://${String(started.address)}`, exited };
+    const agent: AgentProcess = { child, logs, probeUrl: `http://${String(started.address)}`, exited };
+    this.agents.push(agent);
+    return agent;
   }
 
   async stopAgent(agent: AgentProcess | undefined): Promise<void> {
     if (!agent || agent.child.exitCode !== null || agent.child.signalCode !== null) return;
+    agent.refusedAtStop = await refusedRequests(agent).catch(() => undefined);
     agent.child.kill('SIGTERM');
     await agent.exited;
   }
@@ -331,7 +415,14 @@ export class CniLab {
       }
     }
     fs.rmSync(this.dir, { recursive: true, force: true });
+    await this.identity?.remove();
   }
+}
+
+/** One line on a lab's IdentityFindings, for the suites to print. */
+export function describeFindings(f: IdentityFindings): string {
+  const refused = Object.entries(f.refused).map(([k, n]) => `${k}: ${n}`).join(', ') || 'none';
+  return `${f.agents} agent(s) as ${f.user}; requests refused (metrics of ${f.metricsRead}): ${refused}; ${f.lines} log lines searched: ${f.refusedLines.length} about a refused request, ${f.tokenLines.length} with the token`;
 }
 
 export function agentTail(agent: AgentProcess | undefined, lines = 30): string {

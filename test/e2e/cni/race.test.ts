@@ -1,20 +1,22 @@
 // The race Istio CNI's repair exists for: pods whose sandboxes were set up before the agent was ready (here: by the
 // primary CNI alone, before mizzen-cni was in the chain) have no redirection. The agent finds them through libcni's
 // cache and its pod cache and, per values.cni.repair, programs them in place, labels them or deletes them. It also
-// restores rules that drift later, by itself.
+// restores rules that drift later, by itself. Each agent runs with exactly the RBAC the operator renders for its
+// repair settings (a token of the istio-cni ServiceAccount): labelling needs patch on pods, deleting needs delete.
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import type { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
 import { e2e } from '../lib/env.js';
 import { client as kubeClient, waitFor } from '../lib/cluster.js';
-import { type AgentProcess, CniLab, agentTail, createNamespace, createPod, eventFor, getPod, netnsUnavailable, podManifest, sh } from './lib.js';
+import { type AgentProcess, CniLab, agentTail, createNamespace, createPod, describeFindings, eventFor, getPod, netnsUnavailable, podManifest, sh } from './lib.js';
 
 type PodRef = { namespace: string; name: string; uid: string };
 
-const REPAIR_IN_PLACE = { 'repair.enabled': 'true', 'repair.repairPods': 'true', 'repair.labelPods': 'false', 'repair.deletePods': 'false' };
-const LABEL_ONLY = { 'repair.enabled': 'true', 'repair.repairPods': 'false', 'repair.labelPods': 'true', 'repair.deletePods': 'false' };
-const DELETE_ONLY = { 'repair.enabled': 'true', 'repair.repairPods': 'false', 'repair.labelPods': 'false', 'repair.deletePods': 'true' };
+// values.cni.repair; the agent's ClusterRole follows (patch on pods to label them, delete to delete them).
+const REPAIR_IN_PLACE = { enabled: true, repairPods: true, labelPods: false, deletePods: false };
+const LABEL_ONLY = { enabled: true, repairPods: false, labelPods: true, deletePods: false };
+const DELETE_ONLY = { enabled: true, repairPods: false, labelPods: false, deletePods: true };
 
 describe('CNI race repair: pods that started before the agent (real netns, cnitool)', function () {
   this.timeout(180_000);
@@ -37,9 +39,10 @@ describe('CNI race repair: pods that started before the agent (real netns, cnito
     return ref;
   }
 
-  async function startAgent(repair: Record<string, string>): Promise<void> {
-    lab.writeAgentConfig({ excludeNamespaces: 'kube-system', ...repair });
-    agent = await lab.startAgent(e2e.kubeconfig, ['--drift-interval', '1s']);
+  /** An agent with the configuration and exactly the RBAC the operator renders for this values.cni.repair. */
+  async function startAgent(repair: Record<string, boolean>): Promise<void> {
+    const kubeconfig = await lab.configureAgent(e2e.kubeconfig, { excludeNamespaces: ['kube-system'], repair });
+    agent = await lab.startAgent(kubeconfig, ['--drift-interval', '1s']);
     await waitFor('the agent to be ready', () => agent?.logs.find((l) => l.message === 'Became ready'), 60_000);
   }
 
@@ -124,5 +127,16 @@ describe('CNI race repair: pods that started before the agent (real netns, cnito
     }
     for (const p of ['r1', 'r2', 'r3', 'q']) expect((await getPod(c, ns, p))?.metadata?.deletionTimestamp).to.equal(undefined);
     await lab.stopAgent(agent);
+  });
+
+  it('each agent ran with exactly the RBAC rendered for its repair settings: no request refused, the token in no log line', async () => {
+    const f = await lab.identityFindings();
+    console.log(`      ${describeFindings(f)}`);
+    expect(f.user).to.equal('system:serviceaccount:kube-system:istio-cni');
+    expect(f.refused, 'requests refused').to.deep.equal({});
+    expect(f.refusedLines, 'log lines about a refused request').to.deep.equal([]);
+    expect(f.tokenLines, 'log lines with the token').to.deep.equal([]);
+    expect(f.agents, 'agents started').to.equal(3);
+    expect(f.metricsRead, 'agents whose metrics were read').to.equal(f.agents);
   });
 });

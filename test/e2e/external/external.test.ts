@@ -18,6 +18,7 @@ import { kubectl, waitFor } from '../lib/cluster.js';
 import { e2e } from '../lib/env.js';
 import { ensureSecondCluster, second, teardownSecondCluster } from '../lib/multicluster.js';
 import { logTail, startOperatorProcess, stopOperatorProcess, type OperatorProcess } from '../lib/operator.js';
+import { chartIdentity, refusedInLogs, refusedTotal, tokenInLogs, type ChartIdentity } from '../lib/rbac.js';
 import { mizzen, type Mwc, type Pod } from '../revisiontag/lab.js';
 import { InjectorReceiver, makePki } from '../revisiontag/receiver.js';
 
@@ -122,6 +123,8 @@ describe('external control plane (two clusters, one operator each)', function ()
   let remote: KubeClient;
   let remoteKubeconfig: string;
   let extOp: OperatorProcess | undefined;
+  /** The external operator's identity: exactly the Helm chart's RBAC (it writes, rotates and prunes remote secrets). */
+  let extIdentity: ChartIdentity | undefined;
   let remoteOp: OperatorProcess | undefined;
   let receiver: InjectorReceiver;
   let readerKubeconfig = '';
@@ -154,7 +157,8 @@ describe('external control plane (two clusters, one operator each)', function ()
     receiverCa = pki.caBundle;
     receiver = new InjectorReceiver('default', pki, ADDR, 15017);
     await receiver.start();
-    extOp = await startOperatorProcess(e2e.kubeconfig, ['--namespace', EXT_OPERATOR_NS, '--lease-name', 'mizzen-external', '--controllers', 'istiooperator', '--cluster-id', 'external']);
+    extIdentity = await chartIdentity(e2e.kubeconfig, EXT_OPERATOR_NS);
+    extOp = await startOperatorProcess(extIdentity.kubeconfig, ['--namespace', EXT_OPERATOR_NS, '--lease-name', 'mizzen-external', '--controllers', 'istiooperator', '--cluster-id', 'external']);
     remoteOp = await startOperatorProcess(remoteKubeconfig, ['--namespace', REMOTE_OPERATOR_NS, '--lease-name', 'mizzen-external', '--controllers', 'istiooperator,revisiontag']);
   });
 
@@ -169,6 +173,7 @@ describe('external control plane (two clusters, one operator each)', function ()
     await kubectl(remoteKubeconfig, ['delete', 'revisiontags,istiooperators', '--all', '-n', NS, '--timeout=60s']).catch(() => undefined);
     await stopOperatorProcess(extOp);
     await stopOperatorProcess(remoteOp);
+    await extIdentity?.remove();
     for (const [kc, nss] of [[e2e.kubeconfig, [NS, EXT_OPERATOR_NS, 'ext-inject']], [remoteKubeconfig, [NS, REMOTE_OPERATOR_NS, 'app', 'app-tagged']]] as const) {
       await kubectl(kc, ['delete', 'namespace', ...nss, '--ignore-not-found', '--wait=false']).catch(() => undefined);
     }
@@ -502,6 +507,17 @@ describe('external control plane (two clusters, one operator each)', function ()
       expect(await ext.get(R.deployment, 'istiod', NS)).to.equal(undefined);
       expect(await ext.get(R.secret, `istio-remote-secret-${CLUSTER}`, NS)).to.equal(undefined);
       expect(await snapshot()).to.deep.equal(before);
+    });
+  });
+
+  // Last: after every remote secret was written, rewritten, pruned and the IstioOperator deleted.
+  describe('RBAC', function () {
+    it("the external operator did all of it with exactly the chart's RBAC: no request refused, its token in no log line", async function () {
+      const refused = await refusedTotal(extOp!);
+      console.log(`      external operator: ${refused} requests refused; ${extOp!.logs.length} log lines searched for its token`);
+      expect(refused, 'requests refused').to.equal(0);
+      expect(refusedInLogs(extOp!.logs), 'log lines about a refused request').to.deep.equal([]);
+      expect(tokenInLogs(extOp!.logs, extIdentity!.token), 'log lines with its token').to.deep.equal([]);
     });
   });
 });
