@@ -128,10 +128,8 @@ export async function identityOf(adminKubeconfig: string, objs: readonly Kuberne
 
   async function remove(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
-    for (const o of created.values()) {
-      const ns = o.metadata?.namespace ? ['-n', o.metadata.namespace] : [];
-      await kubectl(adminKubeconfig, ['delete', o.kind!.toLowerCase(), o.metadata!.name!, ...ns, '--ignore-not-found', '--wait=false']).catch(() => undefined);
-    }
+    if (created.size === 0) return;
+    await kubectl(adminKubeconfig, ['delete', '-f', '-', '--ignore-not-found', '--wait=false'], [...created.values()].map((o) => YAML.stringify(o)).join('---\n')).catch(() => undefined);
   }
 
   let token: string;
