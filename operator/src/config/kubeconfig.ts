@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig, type Cluster, type Context, type User } from '@kubernetes/client-node';
+import type { Cluster, Context, User } from '@kubernetes/client-node';
+import { KubeConfig } from '../kube/client-node.js';
 import { ConfigError } from './index.js';
 
 export interface LoadedKubeConfig {

@@ -1,6 +1,6 @@
 import https from 'node:https';
 import http from 'node:http';
-import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { ApiError, FencedError, type StatusDetails } from './errors.js';
 import { encodeBody } from './applybody.js';
 import { loadKubeConfig } from '../config/kubeconfig.js';

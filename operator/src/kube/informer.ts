@@ -1,4 +1,5 @@
-import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, KubernetesListObject } from '@kubernetes/client-node';
+import { ListWatch, Watch } from './client-node.js';
 import type { KubeClient, ListOptions } from './client.js';
 import { type ResourceType, resourcePath } from './resources.js';
 import { errorMessage } from './errors.js';

@@ -4,7 +4,8 @@
 // EndpointSlices) and a reachability probe. A peer that cannot be read is still a member: only deleting its
 // Secret removes it (DESIGN principle 11).
 import { createHash } from 'node:crypto';
-import { KubeConfig, type V1EndpointSlice, type V1Secret, type V1Service, type KubernetesObject } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Secret, V1Service, KubernetesObject } from '@kubernetes/client-node';
+import { KubeConfig } from '../../kube/client-node.js';
 import type { ClusterProperty } from '../../api/index.js';
 import { KubeClient } from '../../kube/client.js';
 import { errorMessage } from '../../kube/errors.js';
