@@ -63,6 +63,12 @@ class KubePodWriter implements PodWriter {
   }
 }
 
+/**
+ * How long an uninstall keeps mizzen-cni's binary after its entry left the configuration: a runtime that read the
+ * configuration just before still runs the primary plugins (tens of ms, seconds on a busy node) before ours.
+ */
+const UNINSTALL_BINARY_GRACE_MS = 3000;
+
 async function explainMissing(client: KubeClient, nodeName: string, ref: PodRef): Promise<string | undefined> {
   const pod = await client.get<V1Pod>(R.pod, ref.name, ref.namespace);
   if (pod === undefined) return 'the pod does not exist';
@@ -115,6 +121,7 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     checkIntervalMs: cfg.installCheckIntervalMs,
     log,
     onInsert: () => agentMetrics.cniConfigInserts.inc(),
+    binaryGraceMs: UNINSTALL_BINARY_GRACE_MS,
   });
   let readyAt: number | undefined;
   const repairer = new PodRepairer({

@@ -28,6 +28,11 @@ export interface InstallOptions {
   readonly log: Logger;
   /** Called after every insert (metrics). */
   readonly onInsert?: () => void;
+  /**
+   * How long uninstall keeps the binary after our entry is gone: a runtime that read the configuration just before
+   * runs the chain's earlier plugins first, then looks for ours (none: "failed to find plugin"). Default 0.
+   */
+  readonly binaryGraceMs?: number;
 }
 
 export type EnsureOutcome = { readonly state: 'inserted' | 'unchanged'; readonly file: string } | { readonly state: 'waiting'; readonly reason: string };
@@ -239,7 +244,8 @@ export class CniInstaller {
 
   /**
    * Stops watching, removes our entry from every configuration that has one — by writing back the primary CNI's
-   * own bytes when nothing else changed since our insert — drops the kept originals, and removes the binary.
+   * own bytes when nothing else changed since our insert — drops the kept originals, and removes the binary
+   * (binaryGraceMs later, while the agent still answers, so an ADD already past the configuration finds it).
    * Returns the files written.
    */
   async uninstall(): Promise<string[]> {
@@ -265,6 +271,8 @@ export class CniInstaller {
     }
     const names = await fsp.readdir(dir).catch((): string[] => []);
     for (const n of names) if (n.startsWith('.') && n.endsWith(ORIGINAL_SUFFIX)) await fsp.rm(path.join(dir, n), { force: true });
+    const grace = this.opts.binaryGraceMs ?? 0;
+    if (grace > 0 && changed.length > 0) await new Promise((r) => setTimeout(r, grace));
     await fsp.rm(this.pluginPath, { force: true });
     this.opts.log.info('Removed mizzen-cni from the CNI configuration', { files: changed, plugin: this.pluginPath });
     return changed;

@@ -147,6 +147,17 @@ describe('install-cni', function () {
     expect(fs.readdirSync(conf).filter((n) => n.startsWith('.'))).to.deep.equal([]);
   });
 
+  it('uninstall keeps the binary for binaryGraceMs after the entry is gone, for an ADD that read the old configuration', async () => {
+    fs.writeFileSync(path.join(conf, '10-k8s.conflist'), primary());
+    installer = new CniInstaller({ pluginSource: source, cniBinDir: bin, cniConfDir: conf, confFileName: '', entry, checkIntervalMs: 1000, log: silentLogger(), binaryGraceMs: 3000 });
+    await installer.install();
+    const done = installer.uninstall();
+    await until('our entry gone', () => types('10-k8s.conflist').at(-1) === 'bridge', 5000);
+    expect(fs.existsSync(path.join(bin, 'mizzen-cni')), 'the binary right after the entry went').to.equal(true);
+    await done;
+    expect(fs.existsSync(path.join(bin, 'mizzen-cni'))).to.equal(false);
+  });
+
   // Formatted as people and distributions write them: not as JSON.stringify would.
   const handwritten = '{\n  "cniVersion": "1.0.0",\n  "name": "k8s",\n  "plugins": [\n    {"type": "bridge", "bridge": "cni0",\n     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/24"}]]}},\n    {"type": "portmap", "capabilities": {"portMappings": true}}\n  ]\n}\n';
 
