@@ -21,7 +21,7 @@ import { R } from '../../operator/src/kube/resources.js';
 import { e2e } from '../e2e/lib/env.js';
 import { client as kubeClient, sleep, waitFor } from '../e2e/lib/cluster.js';
 import { quantile } from '../e2e/lib/stats.js';
-import { type AgentProcess, CniLab, agentTail, createNamespace, createPod, describeFindings, metricSum, netnsUnavailable, podManifest, sh } from '../e2e/cni/lib.js';
+import { type AgentProcess, CniLab, agentTail, createNamespace, createPod, expectRenderedIdentity, metricSum, netnsUnavailable, podManifest, sh } from '../e2e/cni/lib.js';
 import { refusedRequests } from '../e2e/lib/rbac.js';
 
 type PodRef = { namespace: string; name: string; uid: string };
@@ -353,12 +353,6 @@ describe('reliability: the CNI node agent under faults (real netns, cnitool, a r
   });
 
   it('every agent ran with exactly its rendered RBAC (a ServiceAccount token): no request refused, the token in no log line', async () => {
-    const f = await lab.identityFindings();
-    console.log(`      ${describeFindings(f)}`);
-    expect(f.user).to.equal('system:serviceaccount:kube-system:istio-cni');
-    expect(f.refused, 'requests refused').to.deep.equal({});
-    expect(f.refusedLines, 'log lines about a refused request').to.deep.equal([]);
-    expect(f.tokenLines, 'log lines with the token').to.deep.equal([]);
-    expect(f.metricsRead, 'agents whose metrics were read').to.equal(f.agents);
+    await expectRenderedIdentity(lab);
   });
 });

@@ -11,7 +11,7 @@ import type { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
 import { e2e } from '../lib/env.js';
 import { client as kubeClient, repoRoot, waitFor } from '../lib/cluster.js';
-import { type AgentProcess, CniLab, NODE, agentTail, createNamespace, createPod, describeFindings, eventFor, metricSum, netnsUnavailable, podManifest, ready, sh } from './lib.js';
+import { type AgentProcess, CniLab, NODE, agentTail, createNamespace, createPod, expectRenderedIdentity, eventFor, metricSum, netnsUnavailable, podManifest, ready, sh } from './lib.js';
 
 const TAINT = 'cni.istio.io/not-ready';
 
@@ -241,12 +241,6 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
   });
 
   it('ran with exactly its rendered RBAC (a ServiceAccount token): no request refused, the token in no log line', async () => {
-    const f = await lab.identityFindings();
-    console.log(`      ${describeFindings(f)}`);
-    expect(f.user).to.equal('system:serviceaccount:kube-system:istio-cni');
-    expect(f.refused, 'requests refused').to.deep.equal({});
-    expect(f.refusedLines, 'log lines about a refused request').to.deep.equal([]);
-    expect(f.tokenLines, 'log lines with the token').to.deep.equal([]);
-    expect(f.metricsRead, 'agents whose metrics were read').to.equal(f.agents);
+    await expectRenderedIdentity(lab);
   });
 });

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { expect } from 'chai';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
@@ -423,6 +424,21 @@ export class CniLab {
 export function describeFindings(f: IdentityFindings): string {
   const refused = Object.entries(f.refused).map(([k, n]) => `${k}: ${n}`).join(', ') || 'none';
   return `${f.agents} agent(s) as ${f.user}; requests refused (metrics of ${f.metricsRead}): ${refused}; ${f.lines} log lines searched: ${f.refusedLines.length} about a refused request, ${f.tokenLines.length} with the token`;
+}
+
+/**
+ * Prints a lab's IdentityFindings and asserts that every agent ran as the istio-cni ServiceAccount with nothing
+ * refused, no log line about a refusal or carrying the token, and every agent's metrics read. Returns them.
+ */
+export async function expectRenderedIdentity(lab: CniLab): Promise<IdentityFindings> {
+  const f = await lab.identityFindings();
+  console.log(`      ${describeFindings(f)}`);
+  expect(f.user).to.equal('system:serviceaccount:kube-system:istio-cni');
+  expect(f.refused, 'requests refused').to.deep.equal({});
+  expect(f.refusedLines, 'log lines about a refused request').to.deep.equal([]);
+  expect(f.tokenLines, 'log lines with the token').to.deep.equal([]);
+  expect(f.metricsRead, 'agents whose metrics were read').to.equal(f.agents);
+  return f;
 }
 
 export function agentTail(agent: AgentProcess | undefined, lines = 30): string {
