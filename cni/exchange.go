@@ -89,6 +89,7 @@ func decodeSteps(v *jsonValue) ([]Step, error) {
 			s.Family = stringField(it, "family", "Go struct field Step.family of type string", &err)
 			s.Tool = stringField(it, "tool", "Go struct field Step.tool of type string", &err)
 			s.Stdin = stringField(it, "stdin", "Go struct field Step.stdin of type string", &err)
+			s.Netlink = stringField(it, "netlink", "Go struct field Step.netlink of type string", &err)
 			for _, a := range it.structFields("args") {
 				switch a.kind {
 				case jsonNull:
@@ -166,6 +167,7 @@ func (r Request) encode() []byte {
 		w.str("network", r.Network)
 	}
 	w.boolean("exec", r.Exec)
+	w.boolean("netlink", r.Netlink)
 	return w.bytes()
 }
 

@@ -159,6 +159,9 @@ func RunSteps(steps []Step) []StepResult {
 }
 
 func runStep(s Step) StepResult {
+	if s.Netlink != "" {
+		return applyNetlink(s.Netlink)
+	}
 	if !allowedTool.MatchString(s.Tool) {
 		return StepResult{Code: -1, Stderr: "mizzen-cni runs only iptables, ip6tables, ip and nft programs, not " + strconv.Quote(s.Tool)}
 	}

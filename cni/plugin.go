@@ -337,7 +337,7 @@ func (c *context) requireEnv(keys ...string) *pluginError {
 func (c *context) request(command string, pod *PodRef) Request {
 	return Request{
 		Command: command, CniVersion: c.conf.CniVersion, ContainerID: c.env.ContainerID, Netns: c.env.Netns,
-		IfName: c.env.IfName, Pod: pod, IPs: ResultAddresses(c.conf.PrevResult), Network: c.conf.Name, Exec: true,
+		IfName: c.env.IfName, Pod: pod, IPs: ResultAddresses(c.conf.PrevResult), Network: c.conf.Name, Exec: true, Netlink: true,
 	}
 }
 
@@ -383,12 +383,12 @@ func (c *context) agentFailure(command string, res Response) *pluginError {
 
 // runProgram runs the agent's program through the executor, which is never asked to run a tool outside the
 // allow-list nor to enter the netns for an empty program: the steps before a forbidden one run, and the forbidden
-// one fails (code -1, naming it) as if it had been run, so the program stops there.
+// one fails (code -1, naming it) as if it had been run, so the program stops there. A netlink step runs no tool.
 func (c *context) runProgram(steps []Step) []StepResult {
 	allowed := steps
 	var refusal *StepResult
 	for i, s := range steps {
-		if !allowedTool.MatchString(s.Tool) {
+		if s.Netlink == "" && !allowedTool.MatchString(s.Tool) {
 			allowed = steps[:i]
 			refusal = &StepResult{Code: -1, Stderr: "mizzen-cni runs only iptables, ip6tables, ip and nft programs, not " + quote(s.Tool)}
 			break

@@ -145,7 +145,7 @@ func TestAddAsksOnceAndPrintsPrevResult(t *testing.T) {
 			t.Fatalf("%s: got %d %q", v, out.ExitCode, out.Stdout)
 		}
 		want := []Request{{Command: "ADD", CniVersion: v, ContainerID: "c0ffee", Netns: "/var/run/netns/cni-1", IfName: "eth0",
-			Pod: &PodRef{Namespace: "shop", Name: "web-1", UID: "uid-1"}, IPs: []string{"10.244.0.2/24"}, Network: "k8s-pod-network", Exec: true}}
+			Pod: &PodRef{Namespace: "shop", Name: "web-1", UID: "uid-1"}, IPs: []string{"10.244.0.2/24"}, Network: "k8s-pod-network", Exec: true, Netlink: true}}
 		if !reflect.DeepEqual(a.requests, want) {
 			t.Errorf("%s: requests %+v", v, a.requests)
 		}

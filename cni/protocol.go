@@ -43,14 +43,18 @@ type Request struct {
 	Network string `json:"network,omitempty"`
 	// Exec: this plugin runs the agent's programs in the pod's netns.
 	Exec bool `json:"exec"`
+	// Netlink: this plugin applies the agent's nf_tables netlink batches (a Step with Netlink).
+	Netlink bool `json:"netlink"`
 }
 
-// Step is one program to run in the pod's netns: an allowed executable, its arguments and its stdin.
+// Step is one program to run in the pod's netns: an allowed executable, its arguments and its stdin; or, with
+// Netlink, an nf_tables batch (base64) to send on a netfilter netlink socket (Tool only names it).
 type Step struct {
-	Family string   `json:"family"`
-	Tool   string   `json:"tool"`
-	Args   []string `json:"args"`
-	Stdin  string   `json:"stdin,omitempty"`
+	Family  string   `json:"family"`
+	Tool    string   `json:"tool"`
+	Args    []string `json:"args"`
+	Stdin   string   `json:"stdin,omitempty"`
+	Netlink string   `json:"netlink,omitempty"`
 }
 
 // StepResult is what one step did. Code -1: it could not be started (or the netns could not be entered).

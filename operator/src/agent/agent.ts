@@ -108,6 +108,7 @@ export async function startAgent(cfg: AgentConfig, overrides: AgentOverrides = {
     settings,
     log,
     podWaitMs: cfg.podWaitMs,
+    netlink: cfg.netlink,
     metrics: agentMetrics,
     explainMissing: (ref) => explainMissing(client, cfg.nodeName, ref),
   });

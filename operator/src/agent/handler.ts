@@ -16,6 +16,7 @@ import {
   type IptablesExecutor,
   type ProgramStep,
   type RuleSet,
+  type StepResult,
   AnnotationError,
   Executor,
   IptablesCommandError,
@@ -23,10 +24,12 @@ import {
   commandFamily,
   configFromPod,
   diff,
+  encodeRestore,
   freshNftProgram,
   freshProgram,
   NftBackedExecutor,
   ownsChain,
+  restoreStep,
 } from '../iptables/index.js';
 import type { EventSink } from '../kube/events.js';
 import type { Logger } from '../util/log.js';
@@ -96,6 +99,8 @@ export interface HandlerDeps {
   /** How long ADD waits for a pod the cache does not have yet. */
   readonly podWaitMs: number;
   readonly metrics?: AgentMetrics;
+  /** false: never have the plugin apply nf_tables batches, always run iptables-restore (MIZZEN_CNI_NETLINK=0). */
+  readonly netlink?: boolean;
   /** Explains why a pod is missing from the cache (e.g. it is bound to another node); optional. */
   readonly explainMissing?: (pod: PodRef) => Promise<string | undefined>;
 }
@@ -112,6 +117,9 @@ export class PeerRunner implements CommandRunner {
 }
 
 const stepLine = (s: ProgramStep): string => [s.tool, ...s.args].join(' ');
+
+/** Processes a program starts: every step but a netlink batch, which the plugin sends itself. */
+const spawnsOf = (steps: readonly ProgramStep[]): number => steps.filter((s) => s.netlink === undefined).length;
 
 const fail = (code: number, msg: string, details?: string): AgentResponse => ({ ok: false, code, msg, ...(details ? { details } : {}) });
 
@@ -200,22 +208,52 @@ export class PluginHandler {
     return { executor: new Executor(new PeerRunner(peer), await this.d.executor.detectBackend()), opts: {} };
   }
 
-  /** Has the plugin give a fresh netns the whole rule set in one program. Returns the steps run. */
-  private async applyFresh(peer: PluginPeer, ruleSet: RuleSet, decision: Decision): Promise<number> {
-    const steps = this.d.executor instanceof NftBackedExecutor ? freshNftProgram(ruleSet) : freshProgram(ruleSet, await this.d.executor.detectBackend());
+  /**
+   * Has the plugin give a fresh netns the whole rule set in one program. Returns the processes run. When the
+   * kernel refuses a netlink batch (it applies all of it or nothing), the rest of the program runs again with
+   * iptables-restore in its place, so the error a pod sees, if any, is iptables' own.
+   */
+  private async applyFresh(peer: PluginPeer, ruleSet: RuleSet, decision: Decision, netlink: boolean): Promise<number> {
+    if (this.d.executor instanceof NftBackedExecutor) return this.runFresh(peer, freshNftProgram(ruleSet), decision);
+    const backend = await this.d.executor.detectBackend();
+    const steps = freshProgram(ruleSet, backend, { netlink: netlink && this.d.netlink !== false });
+    const results = await this.runProgram(peer, steps, decision);
+    const failed = results.length - 1;
+    const step = steps[failed];
+    const last = results[failed];
+    if (step?.netlink !== undefined && last !== undefined && last.code !== 0) {
+      const what = encodeRestore(restoreStep(ruleSet, step.family, backend).stdin ?? '', step.family)?.what.get(Number(last.stdout));
+      this.d.log.warn('The kernel refused the nf_tables batch; applying with iptables-restore', { family: step.family, message: what ?? `message ${last.stdout}`, error: last.stderr });
+      this.d.metrics?.netlinkFallbacks.inc();
+      const rest = steps.slice(failed).map((s) => (s.netlink === undefined ? s : restoreStep(ruleSet, s.family, backend)));
+      return spawnsOf(steps.slice(0, failed)) + (await this.runFresh(peer, rest, decision));
+    }
+    this.throwOnFailure(steps, results);
+    return spawnsOf(steps);
+  }
+
+  private async runFresh(peer: PluginPeer, steps: readonly ProgramStep[], decision: Decision): Promise<number> {
+    this.throwOnFailure(steps, await this.runProgram(peer, steps, decision));
+    return spawnsOf(steps);
+  }
+
+  private async runProgram(peer: PluginPeer, steps: readonly ProgramStep[], decision: Decision): Promise<StepResult[]> {
     const first = steps[0];
-    if (first === undefined) return 0;
-    let results;
+    if (first === undefined) return [];
     try {
-      results = await peer.run(steps, { redirected: true, reason: decision.reason, message: decision.message });
+      return await peer.run(steps, { redirected: true, reason: decision.reason, message: decision.message });
     } catch (err) {
       throw new IptablesCommandError(stepLine(first), -1, (err as Error).message);
     }
+  }
+
+  private throwOnFailure(steps: readonly ProgramStep[], results: readonly StepResult[]): void {
+    const first = steps[0];
+    if (first === undefined) return;
     results.forEach((r, i) => {
       if (r.code !== 0) throw new IptablesCommandError(stepLine(steps[i] ?? first), r.code, r.stderr);
     });
     if (results.length < steps.length) throw new IptablesCommandError(stepLine(steps[results.length] ?? first), -1, `the plugin ran ${results.length} of ${steps.length} steps`);
-    return results.length;
   }
 
   private async add(req: PluginRequest, peer: PluginPeer | undefined): Promise<AgentResponse> {
@@ -225,7 +263,7 @@ export class PluginHandler {
     const ruleSet = want.ruleSet;
     try {
       const spawns = await this.d.locks.run(netns, async () => {
-        if (peer !== undefined && !this.d.index.seen(req.containerId, netns, req.network, req.ifName)) return this.applyFresh(peer, ruleSet, want.decision);
+        if (peer !== undefined && !this.d.index.seen(req.containerId, netns, req.network, req.ifName)) return this.applyFresh(peer, ruleSet, want.decision, req.netlink === true);
         const { executor, opts } = await this.executorFor(peer, netns);
         return (await executor.apply(ruleSet, opts)).spawns;
       });

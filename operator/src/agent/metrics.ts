@@ -9,6 +9,7 @@ export class AgentMetrics {
   readonly programSeconds: Counter;
   readonly repairs: Counter;
   readonly cniConfigInserts: Counter;
+  readonly netlinkFallbacks: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -33,6 +34,11 @@ export class AgentMetrics {
       registers,
     });
     this.repairs = new Counter({ name: 'mizzen_cni_repairs_total', help: 'Repair and drift actions by action', labelNames: ['action'], registers });
+    this.netlinkFallbacks = new Counter({
+      name: 'mizzen_cni_netlink_fallbacks_total',
+      help: 'Fresh pods whose nf_tables batch the kernel refused, programmed with iptables-restore instead',
+      registers,
+    });
     this.cniConfigInserts = new Counter({ name: 'mizzen_cni_config_inserts_total', help: 'Times install-cni (re-)inserted mizzen-cni into the CNI configuration', registers });
   }
 }

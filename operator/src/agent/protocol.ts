@@ -61,6 +61,8 @@ export interface PluginRequest {
   readonly network?: string;
   /** The plugin runs the agent's programs in the pod's netns; without it the agent runs them itself (nsenter). */
   readonly exec?: boolean;
+  /** The plugin applies nf_tables netlink batches (a ProgramStep with `netlink`); older plugins do not say so. */
+  readonly netlink?: boolean;
 }
 
 /** A program for the plugin to run in the pod's netns; for ADD it also carries the decision. */
@@ -120,6 +122,7 @@ export function isSupportedVersion(v: unknown): v is string {
 function optionalProblem(r: Record<string, unknown>): string | undefined {
   if (r.network !== undefined && typeof r.network !== 'string') return 'network must be a string';
   if (r.exec !== undefined && typeof r.exec !== 'boolean') return 'exec must be a boolean';
+  if (r.netlink !== undefined && typeof r.netlink !== 'boolean') return 'netlink must be a boolean';
   return undefined;
 }
 

@@ -40,6 +40,11 @@ export interface AgentConfig {
   informerIdleReconnectMs: number;
   /** Leave the plugin in place when stopping while the DaemonSet stays (MIZZEN_SAFE_RESTART, default true). */
   safeRestart: boolean;
+  /**
+   * Let the plugin apply a fresh pod's rules as an nf_tables netlink batch the agent encodes, with the iptables-nft
+   * backend (MIZZEN_CNI_NETLINK, default true); false: iptables-restore, as before issue 15.
+   */
+  netlink: boolean;
 }
 
 export interface AgentFlags {
@@ -140,6 +145,7 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
     ...durations(flags),
     informerIdleReconnectMs: parseDuration(pick(undefined, ['MIZZEN_WATCH_IDLE_RECONNECT'], '5m'), 'MIZZEN_WATCH_IDLE_RECONNECT'),
     safeRestart: parseBoolean(pick(undefined, ['MIZZEN_SAFE_RESTART'], 'true'), 'MIZZEN_SAFE_RESTART'),
+    netlink: parseBoolean(pick(undefined, ['MIZZEN_CNI_NETLINK'], 'true'), 'MIZZEN_CNI_NETLINK'),
   };
 }
 

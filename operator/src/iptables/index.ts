@@ -6,6 +6,7 @@ export * from './builder.js';
 export * from './parse.js';
 export * from './restore.js';
 export * from './nft.js';
+export * from './nfnetlink.js';
 export * from './simulate.js';
 export * from './annotations.js';
 export * from './executor.js';

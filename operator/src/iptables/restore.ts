@@ -24,6 +24,7 @@ import {
   ownsChain,
 } from './builder.js';
 import { type IpRoutingState, type SaveState, type SavedChain, EMPTY_STATE, ruleText } from './parse.js';
+import { encodeRestore } from './nfnetlink.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Drift
@@ -278,10 +279,16 @@ export function planIpCleanup(ruleSet: RuleSet, family: Family, routing: IpRouti
  */
 export interface ProgramStep {
   readonly family: Family;
+  /** The program to run; for a netlink step, NETLINK_TOOL (it names the step, nothing is run). */
   readonly tool: string;
   readonly args: readonly string[];
   readonly stdin?: string;
+  /** An nf_tables netlink batch (base64) the plugin sends itself instead of running a program (nfnetlink.ts). */
+  readonly netlink?: string;
 }
+
+/** The name of a netlink step in logs and errors: the restore it replaces, applied by the plugin over netlink. */
+export const NETLINK_TOOL = 'nfnetlink';
 
 /** What one step did; code -1 when it could not be started. */
 export interface StepResult {
@@ -290,15 +297,24 @@ export interface StepResult {
   readonly stderr: string;
 }
 
+/** The restore of a family's whole rule set into a fresh netns, as a program step. */
+export function restoreStep(ruleSet: RuleSet, family: Family, backend: Backend): ProgramStep {
+  const restore = restoreCommand(family, backend);
+  return { family, tool: restore.cmd, args: restore.args, stdin: renderRestore(ruleSet, family) };
+}
+
 /**
  * The program that gives a fresh netns (no rules of ours yet) the rule set, without reading it first: per family
- * one restore of the whole rule set, then the ip batch if the rule set needs ip state.
+ * one restore of the whole rule set, then the ip batch if the rule set needs ip state. With `netlink` (a plugin
+ * that can send nf_tables batches) and the iptables-nft backend, a restore the encoder covers becomes the batch
+ * iptables-nft-restore would have sent for it: no process.
  */
-export function freshProgram(ruleSet: RuleSet, backend: Backend): ProgramStep[] {
+export function freshProgram(ruleSet: RuleSet, backend: Backend, opts: { readonly netlink?: boolean } = {}): ProgramStep[] {
   const steps: ProgramStep[] = [];
   for (const f of ruleSet.families) {
-    const restore = restoreCommand(f.family, backend);
-    steps.push({ family: f.family, tool: restore.cmd, args: restore.args, stdin: renderRestore(ruleSet, f.family) });
+    const restore = restoreStep(ruleSet, f.family, backend);
+    const batch = opts.netlink === true && backend === 'nft' ? encodeRestore(restore.stdin ?? '', f.family) : undefined;
+    steps.push(batch === undefined ? restore : { family: f.family, tool: NETLINK_TOOL, args: [], netlink: batch.bytes.toString('base64') });
     const ip = planIp(ruleSet, f.family);
     if (ip !== undefined) {
       const batch = ipBatchCommand(f.family);

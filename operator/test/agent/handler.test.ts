@@ -3,10 +3,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { DryRunExecutor, ownsChain } from '../../src/iptables/index.js';
+import { type RuleSet, DryRunExecutor, NETLINK_TOOL, encodeRestore, ownsChain, restoreStep } from '../../src/iptables/index.js';
 import { RecordingEvents } from '../../src/kube/events.js';
 import { silentLogger } from '../../src/util/log.js';
-import { PluginHandler } from '../../src/agent/handler.js';
+import { PluginHandler, desiredFor } from '../../src/agent/handler.js';
+
+/** The rule set the handler programs for the default test pod. */
+function desiredRuleSet(): RuleSet {
+  const want = desiredFor(pod(), ['10.244.0.2/24'], { excludeNamespaces: [] });
+  if (!('ruleSet' in want) || want.ruleSet === undefined) throw new Error('not redirected');
+  return want.ruleSet;
+}
 import { KeyedLock } from '../../src/agent/lock.js';
 import { NetnsIndex } from '../../src/agent/netns.js';
 import { StaticPodSource } from '../../src/agent/pods.js';
@@ -165,11 +172,19 @@ describe('agent plugin handler', () => {
       readonly programs: { steps: readonly ProgramStep[]; decision?: unknown }[] = [];
       failWith?: StepResult;
 
+      /** The kernel's answer to a netlink batch (the simulation does not model nf_tables messages). */
+      netlinkResult: StepResult = { code: 0, stdout: '', stderr: '' };
+
       async run(steps: readonly ProgramStep[], decision?: unknown): Promise<StepResult[]> {
         this.programs.push({ steps, ...(decision ? { decision } : {}) });
         const out: StepResult[] = [];
         for (const s of steps) {
-          const r = this.failWith && s.tool.endsWith('-restore') ? this.failWith : await dry.sim.run('nsenter', [`--net=${netns}`, '--', s.tool, ...s.args], s.stdin);
+          const r =
+            s.netlink !== undefined
+              ? this.netlinkResult
+              : this.failWith && s.tool.endsWith('-restore')
+                ? this.failWith
+                : await dry.sim.run('nsenter', [`--net=${netns}`, '--', s.tool, ...s.args], s.stdin);
           out.push(r);
           if (r.code !== 0) break;
         }
@@ -233,6 +248,54 @@ describe('agent plugin handler', () => {
       const res = await handler.handle(xreq('ADD'), gone);
       expect(res).to.include({ ok: false, code: 101 });
       expect(res.ok ? '' : res.msg).to.match(/iptables-restore --noflush --wait failed \(exit -1\): the plugin closed the connection/);
+    });
+
+    describe('with the iptables-nft backend and a plugin that sends nf_tables batches', () => {
+      let logged: { message: string; fields: Record<string, unknown> }[];
+      const nftHandler = (netlink = true): PluginHandler => {
+        dry = new DryRunExecutor({ backend: 'nft' });
+        logged = [];
+        const log = silentLogger();
+        log.warn = ((message: string, fields: Record<string, unknown> = {}) => {
+          logged.push({ message, fields });
+          return log;
+        }) as typeof log.warn;
+        return new PluginHandler({ nodeName: 'node-a', pods, executor: dry, events, index, locks: new KeyedLock(), settings: { excludeNamespaces: [] }, log, podWaitMs: 10, netlink });
+      };
+
+      it('a fresh netns gets the restore input as one nf_tables batch: no process at all', async () => {
+        const res = await nftHandler().handle(xreq('ADD', { netlink: true }), peer);
+        expect(res).to.include({ ok: true, redirected: true, spawns: 0 });
+        expect(peer.tools()).to.deep.equal([[NETLINK_TOOL]]);
+        const step = peer.programs[0]?.steps[0];
+        const want = restoreStep(desiredRuleSet(), 'v4', 'nft');
+        expect(step?.netlink).to.equal(encodeRestore(want.stdin ?? '', 'v4')?.bytes.toString('base64'));
+        expect(index.trackedFor({ namespace: 'shop', name: 'web-1' })?.netns).to.equal(netns);
+      });
+
+      it('a plugin that does not say it sends batches (an older one), or MIZZEN_CNI_NETLINK=0, gets iptables-nft-restore', async () => {
+        expect(await nftHandler().handle(xreq('ADD'), peer)).to.include({ ok: true, spawns: 1 });
+        expect(await nftHandler(false).handle(xreq('ADD', { containerId: 'c2', netns: `${netns}-2` }), peer)).to.include({ ok: true, spawns: 1 });
+        expect(peer.tools()).to.deep.equal([['iptables-nft-restore'], ['iptables-nft-restore']]);
+      });
+
+      it('a batch the kernel refuses is logged with the rule it names, and the pod is programmed with iptables-restore', async () => {
+        const what = encodeRestore(restoreStep(desiredRuleSet(), 'v4', 'nft').stdin ?? '', 'v4')?.what ?? new Map<number, string>();
+        const seq = [...what].find(([, line]) => line.startsWith('-A PREROUTING'))?.[0];
+        peer.netlinkResult = { code: 1, stdout: String(seq), stderr: 'operation not supported' };
+        const res = await nftHandler().handle(xreq('ADD', { netlink: true }), peer);
+        expect(res).to.include({ ok: true, redirected: true, spawns: 1 });
+        expect(peer.tools()).to.deep.equal([[NETLINK_TOOL], ['iptables-nft-restore']]);
+        expect(ourChains()).to.deep.equal(['nat/ISTIO_INBOUND', 'nat/ISTIO_IN_REDIRECT', 'nat/ISTIO_OUTPUT', 'nat/ISTIO_REDIRECT']);
+        expect(logged).to.have.length(1);
+        expect(logged[0]?.fields).to.deep.include({ family: 'v4', message: '-A PREROUTING -p tcp -j ISTIO_INBOUND', error: 'operation not supported' });
+      });
+
+      it('a batch that could not be sent at all fails over the same way', async () => {
+        peer.netlinkResult = { code: -1, stdout: '', stderr: 'mizzen-cni: netfilter netlink socket: address family not supported by protocol' };
+        expect(await nftHandler().handle(xreq('ADD', { netlink: true }), peer)).to.include({ ok: true, spawns: 1 });
+        expect(logged[0]?.fields).to.deep.include({ message: 'message ' });
+      });
     });
 
     it('CHECK and DEL run through the plugin too: the agent spawns nothing itself', async () => {

@@ -124,6 +124,7 @@ describe('mizzen-cni, the built executable', function () {
           ips: ['10.244.0.2/24'],
           network: 'k8s-pod-network',
           exec: true,
+          netlink: true,
         },
       ]);
     });
