@@ -9,6 +9,7 @@ import { expect } from 'chai';
 import type { V1Node } from '@kubernetes/client-node';
 import type { KubeClient } from '../../../operator/src/kube/client.js';
 import { R } from '../../../operator/src/kube/resources.js';
+import { SpawnRunner, SystemExecutor } from '../../../operator/src/iptables/index.js';
 import { e2e } from '../lib/env.js';
 import { client as kubeClient, repoRoot, waitFor } from '../lib/cluster.js';
 import { type AgentProcess, CniLab, NODE, agentTail, createNamespace, createPod, expectRenderedIdentity, eventFor, metricSum, netnsUnavailable, podManifest, ready, sh } from './lib.js';
@@ -113,7 +114,8 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
     expect(took).to.be.below(5000);
   });
 
-  it('ADD through the chain: prevResult passed through, the sidecar pod redirected, the peer without a sidecar untouched', async () => {
+  it('ADD through the chain: prevResult passed through, the sidecar pod redirected (by an nf_tables batch, no process, on an iptables-nft node), the peer without a sidecar untouched', async () => {
+    const spawns = await metricSum(agent as AgentProcess, 'mizzen_cni_spawns_total', { cause: 'add' });
     await lab.addNetns(A);
     await lab.addNetns(B);
     addResult = JSON.parse(await lab.cnitool('add', A, app)) as typeof addResult;
@@ -127,6 +129,10 @@ describe('CNI plugin on real network namespaces (bridge + host-local, cnitool, m
     expect(outA.interfaces.map((i) => i.name)).to.include('eth0');
     expect(await lab.ourChains(A)).to.have.members(['ISTIO_INBOUND', 'ISTIO_IN_REDIRECT', 'ISTIO_OUTPUT', 'ISTIO_REDIRECT']);
     expect(await lab.ourChains(B)).to.deep.equal([]);
+    // The pod's rules went in without iptables-restore where the node's iptables is iptables-nft (ADR 0005).
+    const nft = (await new SystemExecutor({ runner: new SpawnRunner() }).detectBackend()) === 'nft';
+    expect((await metricSum(agent as AgentProcess, 'mizzen_cni_spawns_total', { cause: 'add' })) - spawns).to.equal(nft ? 0 : 1);
+    expect(await metricSum(agent as AgentProcess, 'mizzen_cni_netlink_fallbacks_total')).to.equal(0);
     await sh('ip', ['-n', B, 'addr', 'add', `${ipB2}/24`, 'dev', 'eth0']);
     await lab.listen(A, 'A', [15001, 15006, 8081]);
     await lab.listen(B, 'B', [9090, 9091]);
