@@ -45,13 +45,16 @@ describe('agent config', () => {
       driftIntervalMs: 30_000,
       installCheckIntervalMs: 1000,
       podWaitMs: 5000,
+      netlink: true,
     });
     expect(cfg.pluginPath).to.match(/\/dist\/mizzen-cni$/);
+    expect(loadAgentConfig({}, { NODE_NAME: 'n', MIZZEN_CNI_NETLINK: 'false' }).netlink).to.equal(false);
   });
 
   it('refuses a missing node name and malformed values with one-line errors', () => {
     expect(() => loadAgentConfig({}, {})).to.throw(ConfigError, /--node-name \(or NODE_NAME\) is required/);
     expect(() => loadAgentConfig({ nodeName: 'n', driftInterval: 'often' }, {})).to.throw(ConfigError, /--drift-interval must be a duration/);
+    expect(() => loadAgentConfig({ nodeName: 'n' }, { MIZZEN_CNI_NETLINK: 'sometimes' })).to.throw(ConfigError, /MIZZEN_CNI_NETLINK/);
     expect(() => loadAgentConfig({ nodeName: 'n', configDir: '/nonexistent/cfg' }, {})).to.throw(ConfigError, /--config-dir \/nonexistent\/cfg cannot be read/);
     const dir = tempDir('cfg');
     try {
