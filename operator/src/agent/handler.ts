@@ -222,8 +222,10 @@ export class PluginHandler {
     const step = steps[failed];
     const last = results[failed];
     if (step?.netlink !== undefined && last !== undefined && last.code !== 0) {
-      const what = encodeRestore(restoreStep(ruleSet, step.family, backend).stdin ?? '', step.family)?.what.get(Number(last.stdout));
-      this.d.log.warn('The kernel refused the nf_tables batch; applying with iptables-restore', { family: step.family, message: what ?? `message ${last.stdout}`, error: last.stderr });
+      // Code 1: the kernel refused the message whose sequence number is stdout; else the batch was not sent.
+      const seq = last.code === 1 ? Number(last.stdout) : undefined;
+      const what = seq === undefined ? 'the whole batch' : (encodeRestore(restoreStep(ruleSet, step.family, backend).stdin ?? '', step.family)?.what.get(seq) ?? `message ${seq}`);
+      this.d.log.warn('The nf_tables batch was not applied; applying with iptables-restore', { family: step.family, message: what, error: last.stderr });
       this.d.metrics?.netlinkFallbacks.inc();
       const rest = steps.slice(failed).map((s) => (s.netlink === undefined ? s : restoreStep(ruleSet, s.family, backend)));
       return spawnsOf(steps.slice(0, failed)) + (await this.runFresh(peer, rest, decision));

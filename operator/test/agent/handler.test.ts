@@ -294,7 +294,7 @@ describe('agent plugin handler', () => {
       it('a batch that could not be sent at all fails over the same way', async () => {
         peer.netlinkResult = { code: -1, stdout: '', stderr: 'mizzen-cni: netfilter netlink socket: address family not supported by protocol' };
         expect(await nftHandler().handle(xreq('ADD', { netlink: true }), peer)).to.include({ ok: true, spawns: 1 });
-        expect(logged[0]?.fields).to.deep.include({ message: 'message ' });
+        expect(logged[0]?.fields).to.deep.include({ message: 'the whole batch', error: 'mizzen-cni: netfilter netlink socket: address family not supported by protocol' });
       });
     });
 

@@ -294,10 +294,16 @@ describe('real node: kubelet + containerd + runc in its own namespaces', functio
       let restored = false;
       try {
         await apply(kc(), [sidecarPod('unreachable')]);
+        let seen = '';
         const ev = await waitFor('a FailedCreatePodSandBox event naming the unreachable agent', async () => {
           const out = await kubectl(kc(), ['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=unreachable,reason=FailedCreatePodSandBox', '-o', 'jsonpath={.items[*].message}']);
+          seen = out;
           return /mizzen node agent is unreachable/.test(out) && out;
-        }, 120_000, 500);
+        }, 120_000, 500).catch(async (err: Error) => {
+          const events = await kubectl(kc(), ['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=unreachable', '-o', 'custom-columns=REASON:.reason,MESSAGE:.message']).catch(() => '');
+          const phase = (await getPod(kc(), ns, 'unreachable').catch(() => undefined))?.status?.phase;
+          throw new Error(`${err.message}; sandbox events seen: ${seen || 'none'}; the pod's events:\n${events}; phase ${phase ?? 'unknown'}`);
+        });
         expect(ev).to.match(/mizzen-cni cannot program pod traffic redirection: the mizzen node agent is unreachable at \/var\/run\/mizzen\/cni\.sock/);
         expect((await getPod(kc(), ns, 'unreachable')).status?.phase).to.equal('Pending');
         await nodeExec(['mv', '/var/run/mizzen/cni.sock.away', '/var/run/mizzen/cni.sock']);
