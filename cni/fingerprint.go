@@ -113,7 +113,7 @@ func legacyTable(family int, table string) string {
 	var info xtInfo
 	copy(info.Name[:], table)
 	size := uint32(unsafe.Sizeof(info))
-	_, _, errno := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), iptSoGetInfo, uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&size)), 0)
+	_, _, errno := syscall.Syscall6(sysGetsockopt, uintptr(fd), uintptr(level), iptSoGetInfo, uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&size)), 0)
 	if errno != 0 {
 		return "-"
 	}

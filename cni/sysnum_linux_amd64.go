@@ -1,7 +1,10 @@
 package main
 
+import "syscall"
+
 // System call numbers the syscall package does not name on every architecture.
 const (
 	sysSetns       = 308
+	sysGetsockopt  = syscall.SYS_GETSOCKOPT
 	sysMemfdCreate = 319
 )
