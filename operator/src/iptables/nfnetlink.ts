@@ -4,15 +4,16 @@
 // kernel's answers. The agent stays the only place that decides what the rules are and how they are encoded.
 //
 // What is encoded is exactly what iptables-nft 1.8.9 writes for the same input, expression by expression (checked
-// on a real kernel against iptables-nft-restore itself, test/e2e/cni/nfnetlink.test.ts: `nft --debug=netlink list
-// ruleset` and iptables-save print the same for both), so iptables-save, which CHECK, repair and drift read, prints
-// the rules the agent compares with. Only the forms the agent's rule sets use in the nat table are encoded; for
-// anything else (another table, a match or target not below, a port range, a named owner) encodeRestore answers
+// on a real kernel against iptables-nft-restore itself, operator/test/iptables/netlinkkernel.test.ts: `nft
+// --debug=netlink list ruleset` and iptables-save print the same for both), so iptables-save, which CHECK, repair
+// and drift read, prints the rules the agent compares with. Only the forms the agent's rule sets use in the nat
+// and raw tables are encoded (REDIRECT mode, with or without DNS capture); for anything else (the mangle table of
+// TPROXY and drop-invalid, a match or target not below, a port range, a named owner) encodeRestore answers
 // undefined and the agent has the plugin run iptables-restore as before.
 //
 // Supported, in iptables-save's canonical order: [!] -s CIDR, [!] -d CIDR, [!] -i IF, [!] -o IF, [!] -p tcp|udp,
-// -m tcp|udp [!] --sport N [!] --dport N, -m owner [!] --uid-owner N | [!] --gid-owner N (numeric), and -j RETURN,
-// ACCEPT, a chain, or REDIRECT --to-ports N (iptables refuses DROP in the nat table).
+// -m tcp|udp [!] --sport N [!] --dport N, -m multiport [!] --dports|--sports N,N,..., -m owner [!] --uid-owner N |
+// [!] --gid-owner N (numeric), and -j RETURN, ACCEPT, a chain, REDIRECT --to-ports N (nat) or CT --zone N (raw).
 import os from 'node:os';
 import { type Family, parseCidr, parseIp } from './addr.js';
 
@@ -48,13 +49,15 @@ const XT_OWNER_GID = 2;
 const NF_NAT_RANGE_PROTO_SPECIFIED = 1 << 1;
 const IPPROTO: Readonly<Record<string, number>> = { tcp: 6, udp: 17 };
 
-/** The nat table's built-in chains as iptables-nft creates them: hook number and priority. */
-const NAT_HOOKS: Readonly<Record<string, { hook: number; priority: number }>> = {
-  PREROUTING: { hook: 0, priority: -100 },
-  INPUT: { hook: 1, priority: 100 },
-  OUTPUT: { hook: 3, priority: -100 },
-  POSTROUTING: { hook: 4, priority: 100 },
+/** The tables encoded, with their built-in chains as iptables-nft creates them: chain type, hook, priority. */
+const TABLES: Readonly<Record<string, { readonly type: string; readonly hooks: Readonly<Record<string, { hook: number; priority: number }>> }>> = {
+  nat: {
+    type: 'nat',
+    hooks: { PREROUTING: { hook: 0, priority: -100 }, INPUT: { hook: 1, priority: 100 }, OUTPUT: { hook: 3, priority: -100 }, POSTROUTING: { hook: 4, priority: 100 } },
+  },
+  raw: { type: 'filter', hooks: { PREROUTING: { hook: 0, priority: -300 }, OUTPUT: { hook: 3, priority: -300 } } },
 };
+const BUILTIN = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
 
 export interface NetlinkBatch {
   /** The whole batch (begin, messages, end), as one sendmsg. */
@@ -153,6 +156,24 @@ function redirectInfo(family: Family, port: number): Buffer {
   u32h(b, 0, NF_NAT_RANGE_PROTO_SPECIFIED);
   b.writeUInt16BE(port, 36);
   b.writeUInt16BE(port, 38);
+  return b;
+}
+
+/** CT --zone N, revision 2: struct xt_ct_target_info_v1 (flags, zone, events, helper, timeout, the kernel's pointer). */
+function ctInfo(zone: number): Buffer {
+  const b = Buffer.alloc(72);
+  if (little) b.writeUInt16LE(zone, 2);
+  else b.writeUInt16BE(zone, 2);
+  return b;
+}
+
+/** multiport revision 1: struct xt_multiport_v1 (flags, count, ports[15] in host order, pflags[15], invert). */
+function multiportInfo(destination: boolean, ports: readonly number[], invert: boolean): Buffer {
+  const b = Buffer.alloc(48);
+  b[0] = destination ? 1 : 0; // XT_MULTIPORT_DESTINATION / XT_MULTIPORT_SOURCE
+  b[1] = ports.length;
+  ports.forEach((p, i) => u16h(b, 2 + 2 * i, p));
+  b[47] = invert ? 1 : 0;
   return b;
 }
 
@@ -292,7 +313,7 @@ function headExprs(family: Family, head: ParsedRule['head'], proto: number): Att
  * `-j NAME` that is not RETURN, ACCEPT or REDIRECT is a jump, encoded only when isChain(NAME) (in a restore: a
  * chain it declares); any other name is an extension target.
  */
-export function encodeRule(family: Family, tokens: readonly string[], isChain: (name: string) => boolean = (n) => n.startsWith('ISTIO_')): Encoded | undefined {
+export function encodeRule(family: Family, tokens: readonly string[], isChain: (name: string) => boolean = (n) => n.startsWith('ISTIO_'), table = 'nat'): Encoded | undefined {
   const rule = parseRule(tokens);
   if (rule?.target === undefined) return undefined;
   const p = rule.head.get('-p');
@@ -301,7 +322,7 @@ export function encodeRule(family: Family, tokens: readonly string[], isChain: (
   const protoInv = p?.inv ?? false;
   const head = headExprs(family, rule.head, proto);
   const matches = rule.matches.map((m) => matchExprs(m.name, m.opts, proto, protoInv));
-  const target = targetExprs(family, rule.target, proto, protoInv, isChain);
+  const target = targetExprs(family, table, rule.target, proto, protoInv, isChain);
   if (head === undefined || target === undefined || matches.some((m) => m === undefined)) return undefined;
   // iptables-nft's order: the head, the matches, a counter, the target.
   return { exprs: [...head, ...matches.flatMap((m) => m ?? []), counter(), ...target], proto, protoInv };
@@ -331,9 +352,20 @@ function ownerExprs(opts: readonly Opt[]): Attr[] | undefined {
   return [xt('match', 'owner', 1, ownerInfo(kind, id, one.inv))];
 }
 
+/** -m multiport [!] --dports|--sports N,N,... (single ports, at most 15): the xt multiport match, revision 1. */
+function multiportExprs(opts: readonly Opt[], proto: number, protoInv: boolean): Attr[] | undefined {
+  const [one] = opts;
+  if (opts.length !== 1 || one === undefined || protoInv || (proto !== IPPROTO.tcp && proto !== IPPROTO.udp)) return undefined;
+  if (one.opt !== '--dports' && one.opt !== '--sports') return undefined;
+  const ports = one.val.split(',').map(portOf);
+  if (ports.length > 15 || ports.some((p) => p === undefined)) return undefined;
+  return [xt('match', 'multiport', 1, multiportInfo(one.opt === '--dports', ports as number[], one.inv))];
+}
+
 function matchExprs(name: string, opts: readonly Opt[], proto: number, protoInv: boolean): Attr[] | undefined {
   if (name === 'tcp' || name === 'udp') return portExprs(name, opts, proto, protoInv);
   if (name === 'owner') return ownerExprs(opts);
+  if (name === 'multiport') return multiportExprs(opts, proto, protoInv);
   return undefined;
 }
 
@@ -348,14 +380,30 @@ function redirectExprs(family: Family, opts: readonly Opt[], proto: number, prot
   return [xt('target', 'REDIRECT', 0, redirectInfo(family, port))];
 }
 
-function targetExprs(family: Family, target: NonNullable<ParsedRule['target']>, proto: number, protoInv: boolean, isChain: (name: string) => boolean): Attr[] | undefined {
+/** CT --zone N (the raw table's DNS conntrack zones). */
+function ctExprs(opts: readonly Opt[]): Attr[] | undefined {
+  const [o] = opts;
+  const zone = portOf(o?.val); // a zone is a 16-bit number, like a port
+  if (opts.length !== 1 || o?.opt !== '--zone' || o.inv || zone === undefined) return undefined;
+  return [xt('target', 'CT', 2, ctInfo(zone))];
+}
+
+function targetExprs(
+  family: Family,
+  table: string,
+  target: NonNullable<ParsedRule['target']>,
+  proto: number,
+  protoInv: boolean,
+  isChain: (name: string) => boolean,
+): Attr[] | undefined {
   const { name, opts } = target;
-  if (name === 'REDIRECT') return redirectExprs(family, opts, proto, protoInv);
+  if (name === 'REDIRECT') return table === 'nat' ? redirectExprs(family, opts, proto, protoInv) : undefined;
+  if (name === 'CT') return table === 'raw' ? ctExprs(opts) : undefined;
   if (opts.length > 0) return undefined;
   if (name === 'RETURN') return [verdict(NFT_RETURN)];
   if (name === 'ACCEPT') return [verdict(NF_ACCEPT)];
   // A jump to a user chain; every other target is an extension this encoder does not write.
-  if (!isChain(name) || !CHAIN_NAME.test(name) || NAT_HOOKS[name] !== undefined) return undefined;
+  if (!isChain(name) || !CHAIN_NAME.test(name) || BUILTIN.has(name)) return undefined;
   return [verdict(NFT_JUMP, name)];
 }
 
@@ -409,8 +457,11 @@ class BatchWriter {
 class RestoreEncoder {
   private readonly w: BatchWriter;
   private table: string | undefined;
+  /** `table/chain` of the chains this batch creates (declared, or built-in ones before their first rule). */
   private readonly created = new Set<string>();
+  /** `table/chain` of the declared (user) chains. */
   private readonly user = new Set<string>();
+  private readonly tables = new Set<string>();
 
   constructor(private readonly family: Family) {
     this.w = new BatchWriter(NFPROTO[family]);
@@ -420,7 +471,7 @@ class RestoreEncoder {
   /** false: the line is not something this encoder writes. */
   line(line: string): boolean {
     if (line === '' || line.startsWith('#')) return true;
-    if (line.startsWith('*')) return this.startTable(line);
+    if (line.startsWith('*')) return this.startTable(line.slice(1));
     if (this.table === undefined) return false;
     if (line === 'COMMIT') {
       this.table = undefined;
@@ -438,36 +489,39 @@ class RestoreEncoder {
     return { bytes: this.w.bytes(), what: this.w.what, acks: this.w.acks };
   }
 
-  private startTable(line: string): boolean {
-    if (this.table !== undefined || line !== '*nat') return false;
-    this.table = 'nat';
-    this.w.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, [str(1, this.table)], 'table nat');
+  private startTable(name: string): boolean {
+    if (this.table !== undefined || TABLES[name] === undefined || this.tables.has(name)) return false;
+    this.table = name;
+    this.tables.add(name);
+    this.w.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, [str(1, name)], `table ${name}`);
     return true;
   }
 
   /** A declared chain is created, or flushed if it exists (what --noflush does with a declaration). */
   private declare(table: string, name: string): boolean {
-    if (!CHAIN_NAME.test(name) || NAT_HOOKS[name] !== undefined || this.created.has(name)) return false;
-    this.w.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, [str(1, table), str(3, name)], `chain ${name}`);
-    this.w.nft(NFT_MSG_DELRULE, 0, [str(1, table), str(2, name)], `flush of chain ${name}`);
-    this.created.add(name);
-    this.user.add(name);
+    const key = `${table}/${name}`;
+    if (!CHAIN_NAME.test(name) || BUILTIN.has(name) || this.created.has(key)) return false;
+    this.w.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, [str(1, table), str(3, name)], `chain ${name} of table ${table}`);
+    this.w.nft(NFT_MSG_DELRULE, 0, [str(1, table), str(2, name)], `flush of chain ${name} of table ${table}`);
+    this.created.add(key);
+    this.user.add(key);
     return true;
   }
 
   private append(table: string, chain: string, spec: string, line: string): boolean {
-    const hook = NAT_HOOKS[chain];
-    if (hook === undefined && !this.user.has(chain)) return false;
-    const rule = encodeRule(this.family, spec.split(' '), (n) => this.user.has(n));
+    const t = TABLES[table];
+    const hook = t?.hooks[chain];
+    if (t === undefined || (hook === undefined && !this.user.has(`${table}/${chain}`))) return false;
+    const rule = encodeRule(this.family, spec.split(' '), (n) => this.user.has(`${table}/${n}`), table);
     if (rule === undefined) return false;
-    if (hook !== undefined && !this.created.has(chain)) {
-      // iptables-nft creates a built-in chain when a rule first needs it: a base chain of type nat, policy accept.
+    if (hook !== undefined && !this.created.has(`${table}/${chain}`)) {
+      // iptables-nft creates a built-in chain when a rule first needs it: a base chain of the table's type, policy accept.
       const hookAttr = nested(4, be32(1, hook.hook), be32(2, hook.priority));
-      this.w.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, [str(1, table), str(3, chain), hookAttr, be32(5, NF_ACCEPT), str(7, 'nat')], `chain ${chain}`);
-      this.created.add(chain);
+      this.w.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, [str(1, table), str(3, chain), hookAttr, be32(5, NF_ACCEPT), str(7, t.type)], `chain ${chain} of table ${table}`);
+      this.created.add(`${table}/${chain}`);
     }
     const compat = nested(5, be32(1, rule.proto), be32(2, rule.protoInv ? NFT_RULE_COMPAT_F_INV : 0));
-    this.w.nft(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, [str(1, table), str(2, chain), nested(4, ...rule.exprs), compat], line);
+    this.w.nft(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, [str(1, table), str(2, chain), nested(4, ...rule.exprs), compat], `${line} (table ${table})`);
     return true;
   }
 }

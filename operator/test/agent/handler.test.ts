@@ -288,7 +288,7 @@ describe('agent plugin handler', () => {
         expect(peer.tools()).to.deep.equal([[NETLINK_TOOL], ['iptables-nft-restore']]);
         expect(ourChains()).to.deep.equal(['nat/ISTIO_INBOUND', 'nat/ISTIO_IN_REDIRECT', 'nat/ISTIO_OUTPUT', 'nat/ISTIO_REDIRECT']);
         expect(logged).to.have.length(1);
-        expect(logged[0]?.fields).to.deep.include({ family: 'v4', message: '-A PREROUTING -p tcp -j ISTIO_INBOUND', error: 'operation not supported' });
+        expect(logged[0]?.fields).to.deep.include({ family: 'v4', message: '-A PREROUTING -p tcp -j ISTIO_INBOUND (table nat)', error: 'operation not supported' });
       });
 
       it('a batch that could not be sent at all fails over the same way', async () => {

@@ -44,8 +44,8 @@ describe('nf_tables batch encoder (nfnetlink.ts)', () => {
     expect([msgs[0]?.resId, msgs.at(-1)?.resId]).to.deep.equal([10, 10]);
     expect(msgs.slice(1, -1).every((m) => (m.flags & 0x5) === 0x5 && m.family === 2)).to.equal(true);
     expect(batch?.acks).to.equal(msgs.length - 2);
-    expect(batch?.what.get(7)).to.equal('-A PREROUTING -p tcp -j ISTIO_INBOUND');
-    expect(batch?.what.get(2)).to.equal('chain ISTIO_INBOUND');
+    expect(batch?.what.get(7)).to.equal('-A PREROUTING -p tcp -j ISTIO_INBOUND (table nat)');
+    expect(batch?.what.get(2)).to.equal('chain ISTIO_INBOUND of table nat');
     // The same input, the same bytes.
     expect(encodeRestore(DEFAULT, 'v4')?.bytes.equals(batch?.bytes ?? Buffer.alloc(0))).to.equal(true);
   });
@@ -58,7 +58,10 @@ describe('nf_tables batch encoder (nfnetlink.ts)', () => {
   });
 
   const refused: [string, string][] = [
-    ['another table', DEFAULT.replace('*nat', '*mangle')],
+    ['the mangle table', DEFAULT.replace('*nat', '*mangle')],
+    ['a table twice', `${DEFAULT}${DEFAULT}`],
+    ['REDIRECT in the raw table', DEFAULT.replace('*nat', '*raw').replace('-A PREROUTING -p tcp -j ISTIO_INBOUND\n', '')],
+    ['CT in the nat table', DEFAULT.replace('-j REDIRECT --to-ports 15001', '-j CT --zone 1')],
     ['a built-in chain declaration', DEFAULT.replace(':ISTIO_INBOUND - [0:0]', ':PREROUTING ACCEPT [0:0]\n:ISTIO_INBOUND - [0:0]')],
     ['a rule into an undeclared chain', DEFAULT.replace('-A OUTPUT -j ISTIO_OUTPUT', '-A ISTIO_ELSEWHERE -j RETURN')],
     ['an insert', DEFAULT.replace('-A OUTPUT', '-I OUTPUT')],
@@ -72,7 +75,11 @@ describe('nf_tables batch encoder (nfnetlink.ts)', () => {
   }
 
   const rules: [string, boolean][] = [
-    ['-p tcp -m multiport --dports 53,15008 -j RETURN', false],
+    ['-p tcp -m multiport --dports 1:1024 -j RETURN', false],
+    ['-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16 -j RETURN', false],
+    ['-m multiport --dports 53 -j RETURN', false],
+    ['-p tcp -m multiport ! --dports 53,15008 -j RETURN', true],
+    ['-p udp -m multiport --sports 53 -j RETURN', true],
     ['-p tcp -m tcp --dport 1000:2000 -j RETURN', false],
     ['-m tcp --dport 80 -j RETURN', false], // the tcp match without -p tcp: the kernel refuses it
     ['-p udp -m tcp --dport 80 -j RETURN', false],
@@ -93,6 +100,13 @@ describe('nf_tables batch encoder (nfnetlink.ts)', () => {
     ['-p udp -m udp --sport 53 ! --dport 15053 -j ISTIO_X', true],
     ['-o lo -m owner ! --gid-owner 1337 -j RETURN', true],
   ];
+  it('writes the raw table of DNS capture: CT zones in base chains of type filter', () => {
+    const raw = ['*raw', ':ISTIO_OUTPUT_DNS - [0:0]', '-A OUTPUT -j ISTIO_OUTPUT_DNS', '-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -j CT --zone 1', 'COMMIT', ''].join('\n');
+    const batch = encodeRestore(`${raw}${DEFAULT}`, 'v4');
+    expect([...(batch?.what.values() ?? [])].filter((w) => w.startsWith('table'))).to.deep.equal(['table raw', 'table nat']);
+    expect(encodeRule('v4', ['-p', 'udp', '-j', 'CT', '--zone', '70000'], undefined, 'raw')).to.equal(undefined);
+  });
+
   for (const [rule, ok] of rules) {
     it(`${ok ? 'encodes' : 'does not encode'} ${rule}`, () => {
       expect(encodeRule('v4', rule.split(' ')) !== undefined).to.equal(ok);
