@@ -297,6 +297,20 @@ export interface StepResult {
   readonly stderr: string;
 }
 
+/** encodeRestore's batches (base64) by family and input, the most recent 64: a node's pods mostly share rules. */
+const batches = new Map<string, string | null>();
+
+function encodedBatch(input: string, family: Family): string | undefined {
+  const key = `${family}\n${input}`;
+  let b = batches.get(key);
+  if (b === undefined) {
+    b = encodeRestore(input, family)?.bytes.toString('base64') ?? null;
+    if (batches.size >= 64) batches.delete(batches.keys().next().value ?? '');
+    batches.set(key, b);
+  }
+  return b ?? undefined;
+}
+
 /** The restore of a family's whole rule set into a fresh netns, as a program step. */
 export function restoreStep(ruleSet: RuleSet, family: Family, backend: Backend): ProgramStep {
   const restore = restoreCommand(family, backend);
@@ -313,8 +327,8 @@ export function freshProgram(ruleSet: RuleSet, backend: Backend, opts: { readonl
   const steps: ProgramStep[] = [];
   for (const f of ruleSet.families) {
     const restore = restoreStep(ruleSet, f.family, backend);
-    const batch = opts.netlink === true && backend === 'nft' ? encodeRestore(restore.stdin ?? '', f.family) : undefined;
-    steps.push(batch === undefined ? restore : { family: f.family, tool: NETLINK_TOOL, args: [], netlink: batch.bytes.toString('base64') });
+    const batch = opts.netlink === true && backend === 'nft' ? encodedBatch(restore.stdin ?? '', f.family) : undefined;
+    steps.push(batch === undefined ? restore : { family: f.family, tool: NETLINK_TOOL, args: [], netlink: batch });
     const ip = planIp(ruleSet, f.family);
     if (ip !== undefined) {
       const batch = ipBatchCommand(f.family);
