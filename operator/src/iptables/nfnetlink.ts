@@ -126,7 +126,6 @@ const xt = (kind: 'match' | 'target', name: string, rev: number, info: Buffer): 
 /** XT_ALIGN: xtables structs are padded to 8 bytes. */
 const xtAlign = (n: number): number => (n + 7) & ~7;
 
-
 /** struct xt_owner_match_info { u32 uid_min, uid_max, gid_min, gid_max; u8 match, invert; }, padded. */
 function ownerInfo(kind: 'uid' | 'gid', id: number, invert: boolean): Buffer {
   const b = Buffer.alloc(xtAlign(18));
@@ -162,8 +161,7 @@ function redirectInfo(family: Family, port: number): Buffer {
 /** CT --zone N, revision 2: struct xt_ct_target_info_v1 (flags, zone, events, helper, timeout, the kernel's pointer). */
 function ctInfo(zone: number): Buffer {
   const b = Buffer.alloc(72);
-  if (little) b.writeUInt16LE(zone, 2);
-  else b.writeUInt16BE(zone, 2);
+  u16h(b, 2, zone);
   return b;
 }
 
@@ -201,8 +199,8 @@ function idOf(text: string | undefined): number | undefined {
 function ifaceExprs(key: number, name: string, inv: boolean): Attr[] | undefined {
   if (name === '' || name.length > 15 || /[\s\0]/.test(name)) return undefined;
   const op = inv ? NFT_CMP_NEQ : NFT_CMP_EQ;
-  // iptables-nft: "eth+" compares the prefix without the '+', "+" alone matches anything (no expression).
-  if (name.endsWith('+')) return name.length === 1 ? [] : [meta(key), cmp(op, Buffer.from(name.slice(0, -1), 'latin1'))];
+  // iptables-nft: "eth+" compares the prefix without the '+'. A lone "+" (any interface) is left to iptables-restore.
+  if (name.endsWith('+')) return name.length === 1 ? undefined : [meta(key), cmp(op, Buffer.from(name.slice(0, -1), 'latin1'))];
   return [meta(key), cmp(op, Buffer.from(`${name}\0`, 'latin1'))];
 }
 

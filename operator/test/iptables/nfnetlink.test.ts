@@ -92,6 +92,7 @@ describe('nf_tables batch encoder (nfnetlink.ts)', () => {
     ['-d 0.0.0.0/0 -j RETURN', false],
     ['-d 10.0.0.1/8 -j RETURN', false], // not canonical: iptables-save prints 10.0.0.0/8
     ['-j PREROUTING', false],
+    ['-i + -j RETURN', false],
     ['-p tcp', false],
     ['-p tcp -j RETURN -j ACCEPT', false],
     ['-p sctp -j RETURN', false],
