@@ -3,10 +3,12 @@
 // "The ADD without iptables-restore"). Pure: text in, bytes out; the plugin only sends the bytes and reports the
 // kernel's answers. The agent stays the only place that decides what the rules are and how they are encoded.
 //
-// What is encoded is exactly what iptables-nft 1.8.9 writes for the same input, expression by expression (checked
-// on a real kernel against iptables-nft-restore itself, operator/test/iptables/netlinkkernel.test.ts: `nft
-// --debug=netlink list ruleset` and iptables-save print the same for both), so iptables-save, which CHECK, repair
-// and drift read, prints the rules the agent compares with. Only the forms the agent's rule sets use in the nat
+// What is encoded is exactly what iptables-nft writes for the same input, expression by expression: with port
+// matches as the xt tcp/udp match (`compat`, the default), what 1.8.7 writes, which both 1.8.7 and 1.8.9 print
+// back as written; with `native` port comparisons, what 1.8.9 writes (1.8.7's iptables-save drops those ports).
+// Checked on a real kernel against iptables-nft-restore itself (operator/test/iptables/netlinkkernel.test.ts:
+// `nft --debug=netlink list ruleset` and iptables-save), so iptables-save, which CHECK, repair and drift read,
+// prints the rules the agent compares with. Only the forms the agent's rule sets use in the nat
 // and raw tables are encoded (REDIRECT mode, with or without DNS capture); for anything else (the mangle table of
 // TPROXY and drop-invalid, a match or target not below, a port range, a named owner) encodeRestore answers
 // undefined and the agent has the plugin run iptables-restore as before.
@@ -58,6 +60,13 @@ const TABLES: Readonly<Record<string, { readonly type: string; readonly hooks: R
   raw: { type: 'filter', hooks: { PREROUTING: { hook: 0, priority: -300 }, OUTPUT: { hook: 3, priority: -300 } } },
 };
 const BUILTIN = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
+
+/**
+ * How `-m tcp/udp` ports are written: `compat` (the default: the xt match, as iptables-nft 1.8.7 writes it, printed
+ * the same by 1.8.7 and 1.8.9) or `native` (payload comparisons, as 1.8.8+ writes it; 1.8.7's iptables-save
+ * prints such a rule without its ports).
+ */
+export type PortEncoding = 'compat' | 'native';
 
 export interface NetlinkBatch {
   /** The whole batch (begin, messages, end), as one sendmsg. */
@@ -311,7 +320,13 @@ function headExprs(family: Family, head: ParsedRule['head'], proto: number): Att
  * `-j NAME` that is not RETURN, ACCEPT or REDIRECT is a jump, encoded only when isChain(NAME) (in a restore: a
  * chain it declares); any other name is an extension target.
  */
-export function encodeRule(family: Family, tokens: readonly string[], isChain: (name: string) => boolean = (n) => n.startsWith('ISTIO_'), table = 'nat'): Encoded | undefined {
+export function encodeRule(
+  family: Family,
+  tokens: readonly string[],
+  isChain: (name: string) => boolean = (n) => n.startsWith('ISTIO_'),
+  table = 'nat',
+  ports: PortEncoding = 'compat',
+): Encoded | undefined {
   const rule = parseRule(tokens);
   if (rule?.target === undefined) return undefined;
   const p = rule.head.get('-p');
@@ -319,25 +334,59 @@ export function encodeRule(family: Family, tokens: readonly string[], isChain: (
   if (proto === undefined) return undefined;
   const protoInv = p?.inv ?? false;
   const head = headExprs(family, rule.head, proto);
-  const matches = rule.matches.map((m) => matchExprs(m.name, m.opts, proto, protoInv));
+  const matches = rule.matches.map((m) => matchExprs(m.name, m.opts, proto, protoInv, ports));
   const target = targetExprs(family, table, rule.target, proto, protoInv, isChain);
   if (head === undefined || target === undefined || matches.some((m) => m === undefined)) return undefined;
   // iptables-nft's order: the head, the matches, a counter, the target.
   return { exprs: [...head, ...matches.flatMap((m) => m ?? []), counter(), ...target], proto, protoInv };
 }
 
-/** -m tcp|udp [!] --sport N [!] --dport N as iptables-nft writes it: transport-header payload comparisons, source port first. */
-function portExprs(name: string, opts: readonly Opt[], proto: number, protoInv: boolean): Attr[] | undefined {
+/**
+ * struct xt_tcp / xt_udp (revision 0): source and destination port ranges (host order), then for tcp option,
+ * flag mask and flags (unused here) and the inversion flags (XT_TCP_INV_SRCPT 1, XT_TCP_INV_DSTPT 2; udp's are
+ * the same bits), padded to 16 bytes.
+ */
+function portMatchInfo(name: string, sport: PortOpt | undefined, dport: PortOpt | undefined): Buffer {
+  const b = Buffer.alloc(16);
+  u16h(b, 0, sport?.port ?? 0);
+  u16h(b, 2, sport?.port ?? 0xffff);
+  u16h(b, 4, dport?.port ?? 0);
+  u16h(b, 6, dport?.port ?? 0xffff);
+  b[name === 'tcp' ? 11 : 8] = (sport?.inv ? 1 : 0) | (dport?.inv ? 2 : 0);
+  return b;
+}
+
+interface PortOpt {
+  readonly inv: boolean;
+  readonly port: number;
+}
+
+/** The one --sport or --dport among opts: undefined when absent, null when repeated or not a port. */
+function portOpt(opts: readonly Opt[], name: string): PortOpt | undefined | null {
+  const found = opts.filter((o) => o.opt === name);
+  const [o] = found;
+  if (o === undefined) return undefined;
+  const port = portOf(o.val);
+  return found.length > 1 || port === undefined ? null : { inv: o.inv, port };
+}
+
+/**
+ * -m tcp|udp [!] --sport N [!] --dport N. `native`: as iptables-nft 1.8.8 and later write it, transport-header
+ * payload comparisons (source port first); `compat`: as 1.8.7 and earlier write it, the xt tcp/udp match
+ * (revision 0), which every iptables-nft prints back the same (ADR 0005: 1.8.7 drops native port matches).
+ */
+function portExprs(name: string, opts: readonly Opt[], proto: number, protoInv: boolean, ports: PortEncoding): Attr[] | undefined {
   // The match needs `-p` of the same protocol (the kernel refuses it otherwise).
-  if (proto !== IPPROTO[name] || protoInv || opts.length === 0) return undefined;
-  const exprs: Attr[] = [];
-  for (const [opt, offset] of [['--sport', 0], ['--dport', 2]] as const) {
-    const o = opts.filter((x) => x.opt === opt);
-    const port = portOf(o[0]?.val);
-    if (o.length > 1 || (o.length === 1 && port === undefined)) return undefined;
-    if (o[0] !== undefined && port !== undefined) exprs.push(payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset, 2), cmp(o[0].inv ? NFT_CMP_NEQ : NFT_CMP_EQ, u16be(port)));
-  }
-  return exprs.length === 2 * opts.length ? exprs : undefined;
+  if (proto !== IPPROTO[name] || protoInv || opts.length === 0 || opts.some((o) => o.opt !== '--sport' && o.opt !== '--dport')) return undefined;
+  const sport = portOpt(opts, '--sport');
+  const dport = portOpt(opts, '--dport');
+  if (sport === null || dport === null) return undefined;
+  if (ports === 'compat') return [xt('match', name, 0, portMatchInfo(name, sport, dport))];
+  const cmpPort = (p: PortOpt): Attr => cmp(p.inv ? NFT_CMP_NEQ : NFT_CMP_EQ, u16be(p.port));
+  return [
+    ...(sport ? [payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2), cmpPort(sport)] : []),
+    ...(dport ? [payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2), cmpPort(dport)] : []),
+  ];
 }
 
 /** -m owner [!] --uid-owner N or [!] --gid-owner N (numeric): the xt owner match, revision 1. */
@@ -360,8 +409,8 @@ function multiportExprs(opts: readonly Opt[], proto: number, protoInv: boolean):
   return [xt('match', 'multiport', 1, multiportInfo(one.opt === '--dports', ports as number[], one.inv))];
 }
 
-function matchExprs(name: string, opts: readonly Opt[], proto: number, protoInv: boolean): Attr[] | undefined {
-  if (name === 'tcp' || name === 'udp') return portExprs(name, opts, proto, protoInv);
+function matchExprs(name: string, opts: readonly Opt[], proto: number, protoInv: boolean, ports: PortEncoding): Attr[] | undefined {
+  if (name === 'tcp' || name === 'udp') return portExprs(name, opts, proto, protoInv, ports);
   if (name === 'owner') return ownerExprs(opts);
   if (name === 'multiport') return multiportExprs(opts, proto, protoInv);
   return undefined;
@@ -461,7 +510,10 @@ class RestoreEncoder {
   private readonly user = new Set<string>();
   private readonly tables = new Set<string>();
 
-  constructor(private readonly family: Family) {
+  constructor(
+    private readonly family: Family,
+    private readonly ports: PortEncoding,
+  ) {
     this.w = new BatchWriter(NFPROTO[family]);
     this.w.begin();
   }
@@ -510,7 +562,7 @@ class RestoreEncoder {
     const t = TABLES[table];
     const hook = t?.hooks[chain];
     if (t === undefined || (hook === undefined && !this.user.has(`${table}/${chain}`))) return false;
-    const rule = encodeRule(this.family, spec.split(' '), (n) => this.user.has(`${table}/${n}`), table);
+    const rule = encodeRule(this.family, spec.split(' '), (n) => this.user.has(`${table}/${n}`), table, this.ports);
     if (rule === undefined) return false;
     if (hook !== undefined && !this.created.has(`${table}/${chain}`)) {
       // iptables-nft creates a built-in chain when a rule first needs it: a base chain of the table's type, policy accept.
@@ -529,8 +581,8 @@ class RestoreEncoder {
  * the input has anything this encoder does not write. The input is what renderRestore gives a fresh netns: per
  * table, declarations of our chains and appended rules (`*table`, `:CHAIN - [0:0]`, `-A CHAIN ...`, `COMMIT`).
  */
-export function encodeRestore(input: string, family: Family): NetlinkBatch | undefined {
-  const enc = new RestoreEncoder(family);
+export function encodeRestore(input: string, family: Family, ports: PortEncoding = 'compat'): NetlinkBatch | undefined {
+  const enc = new RestoreEncoder(family, ports);
   for (const line of input.split('\n')) if (!enc.line(line)) return undefined;
   return enc.finish();
 }

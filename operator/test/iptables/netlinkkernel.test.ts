@@ -1,9 +1,11 @@
 // The nf_tables batches of nfnetlink.ts on the real kernel, sent by the built mizzen-cni (the way an ADD sends
-// them: the agent's socket server gives it a program, it enters the netns and sends the bytes): for every golden
-// case and pod case the encoder covers, a netns given the batch and a netns given the same input through
-// iptables-nft-restore --noflush must hold the same rules — the same `nft --debug=netlink list ruleset` (every
-// expression, register and value the kernel holds, in order, with the same handles) and the same iptables-save.
-// Opt-in like kernel.test.ts (MIZZEN_NETNS_TESTS=1, root); it only touches the namespaces it creates.
+// them: the agent's socket server gives it a program, it enters the netns and sends the bytes). For every golden
+// case and pod case the encoder covers, one netns is given the input through this machine's
+// iptables-nft-restore --noflush (1.8.9), one the batch with ports written the way 1.8.9 writes them (`native`),
+// one the batch the agent sends (`compat`: ports as the xt tcp/udp match, the way 1.8.7 writes them). The native
+// batch must leave exactly what iptables-nft-restore left — the same `nft --debug=netlink list ruleset` (every
+// expression, register, value and handle) — and all three the same iptables-save. Opt-in like kernel.test.ts
+// (MIZZEN_NETNS_TESTS=1, root); it only touches the namespaces it creates.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,6 +23,7 @@ import { CASES } from './cases.js';
 const enabled = process.env.MIZZEN_NETNS_TESTS === '1';
 const RESTORED = `mz-nl-restore-${process.pid}`;
 const SENT = `mz-nl-batch-${process.pid}`;
+const COMPAT = `mz-nl-compat-${process.pid}`;
 
 function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
@@ -122,13 +125,13 @@ const save = (netns: string, family: Family): string =>
     exe = builtPlugin();
   });
   beforeEach(() => {
-    for (const n of [RESTORED, SENT]) {
+    for (const n of [RESTORED, SENT, COMPAT]) {
       sh('ip', ['netns', 'add', n]);
       sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
     }
   });
   afterEach(() => {
-    for (const n of [RESTORED, SENT]) sh('ip', ['netns', 'del', n]);
+    for (const n of [RESTORED, SENT, COMPAT]) sh('ip', ['netns', 'del', n]);
   });
 
   const cases = [
@@ -136,13 +139,18 @@ const save = (netns: string, family: Family): string =>
     ...POD_CASES.filter((c) => c.golden !== undefined).map((c) => ({ name: `pod: ${c.name}`, ruleSet: podRuleSet(c.yaml, c.ipv6 ?? false) })),
   ].map((c) => {
     const inputs = c.ruleSet.families.map((f) => ({ family: f.family, input: renderRestore(c.ruleSet, f.family) }));
-    return { ...c, inputs, batches: inputs.map((i) => ({ family: i.family, batch: encodeRestore(i.input, i.family) })) };
+    return {
+      ...c,
+      inputs,
+      batches: inputs.map((i) => ({ family: i.family, batch: encodeRestore(i.input, i.family, 'native') })),
+      compat: inputs.map((i) => ({ family: i.family, batch: encodeRestore(i.input, i.family) })),
+    };
   });
   const covered = cases.filter((c) => c.batches.every((b) => b.batch !== undefined));
   const left = cases.filter((c) => !covered.includes(c));
 
   for (const c of covered) {
-    it(`the batch holds what iptables-nft-restore makes of the same input: ${c.name}`, async () => {
+    it(`the batches hold what iptables-nft-restore makes of the same input: ${c.name}`, async () => {
       for (const i of c.inputs) sh('ip', ['netns', 'exec', RESTORED, i.family === 'v4' ? 'iptables-nft-restore' : 'ip6tables-nft-restore', '--noflush', '--wait'], i.input);
       const sent = await sendThroughPlugin(
         exe,
@@ -153,6 +161,13 @@ const save = (netns: string, family: Family): string =>
       expect(sent.results).to.deep.equal(c.batches.map(() => ({ code: 0, stdout: '', stderr: '' })));
       expect(nftList(SENT)).to.equal(nftList(RESTORED));
       for (const i of c.inputs) expect(save(SENT, i.family), i.family).to.equal(save(RESTORED, i.family));
+      const compat = await sendThroughPlugin(
+        exe,
+        COMPAT,
+        c.compat.map((b) => ({ family: b.family, netlink: b.batch?.bytes.toString('base64') ?? '' })),
+      );
+      expect(compat.results).to.deep.equal(c.compat.map(() => ({ code: 0, stdout: '', stderr: '' })));
+      for (const i of c.inputs) expect(save(COMPAT, i.family), `${i.family}, compat`).to.equal(save(RESTORED, i.family));
     });
   }
 
@@ -165,13 +180,17 @@ const save = (netns: string, family: Family): string =>
 
   for (const x of EXTRA) {
     it(`the same for the forms rule sets do not use yet: ${x.name}`, async () => {
-      const batch = encodeRestore(x.input, x.family);
+      const batch = encodeRestore(x.input, x.family, 'native');
+      const compat = encodeRestore(x.input, x.family);
       expect(batch, 'encoded').to.not.equal(undefined);
       sh('ip', ['netns', 'exec', RESTORED, x.family === 'v4' ? 'iptables-nft-restore' : 'ip6tables-nft-restore', '--noflush', '--wait'], x.input);
       const sent = await sendThroughPlugin(exe, SENT, [{ family: x.family, netlink: batch?.bytes.toString('base64') ?? '' }]);
       expect(sent.results).to.deep.equal([{ code: 0, stdout: '', stderr: '' }]);
       expect(nftList(SENT)).to.equal(nftList(RESTORED));
       expect(save(SENT, x.family)).to.equal(save(RESTORED, x.family));
+      const sentCompat = await sendThroughPlugin(exe, COMPAT, [{ family: x.family, netlink: compat?.bytes.toString('base64') ?? '' }]);
+      expect(sentCompat.results).to.deep.equal([{ code: 0, stdout: '', stderr: '' }]);
+      expect(save(COMPAT, x.family)).to.equal(save(RESTORED, x.family));
     });
   }
 
