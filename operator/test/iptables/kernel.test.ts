@@ -1,41 +1,13 @@
 // The real kernel: every golden case applied with the real executor (nsenter + iptables-restore) into a throwaway
 // network namespace, on the legacy and the nft backend. Opt-in (MIZZEN_NETNS_TESTS=1, root, iptables installed)
 // because it needs privileges; it only ever touches the namespace it creates.
-import { execFileSync } from 'node:child_process';
 import { expect } from 'chai';
-import {
-  type Backend,
-  type HostFiles,
-  type RuleSet,
-  SystemExecutor,
-  SpawnRunner,
-  buildRuleSet,
-  parseArgs,
-  parseSave,
-  renderSave,
-  resolveConfig,
-} from '../../src/iptables/index.js';
-import { parse as parseYaml } from 'yaml';
-import type { V1Pod } from '@kubernetes/client-node';
-import { desiredFor } from '../../src/agent/handler.js';
-import { POD_CASES } from '../agent/podcases.js';
-import { CASES } from './cases.js';
+import { type Backend, SystemExecutor, SpawnRunner, parseSave, renderSave } from '../../src/iptables/index.js';
+import { KERNEL_CASES, ruleSetOf, sh } from './kernelcases.js';
 
 const enabled = process.env.MIZZEN_NETNS_TESTS === '1';
 const NETNS = `mz-ipt-test-${process.pid}`;
 const PATH = `/run/netns/${NETNS}`;
-
-function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-const ruleSetOf = (argv: readonly string[], env: Record<string, string> = {}, host: HostFiles = {}): RuleSet => buildRuleSet(resolveConfig(parseArgs(argv).flags, env, host));
-
-function podRuleSet(yaml: string, ipv6: boolean): RuleSet {
-  const want = desiredFor(parseYaml(yaml) as V1Pod, ipv6 ? ['10.0.0.1/32', 'fd00::1/128'] : ['10.0.0.1/32'], { excludeNamespaces: [] });
-  if (!('ruleSet' in want) || want.ruleSet === undefined) throw new Error('the pod is not redirected');
-  return want.ruleSet;
-}
 
 (enabled ? describe : describe.skip)('iptables on the real kernel (MIZZEN_NETNS_TESTS=1)', function () {
   this.timeout(30_000);
@@ -58,12 +30,7 @@ function podRuleSet(yaml: string, ipv6: boolean): RuleSet {
         await executor.cleanup({ ...opts, families: ['v4', 'v6'] });
       });
 
-      const cases = [
-        ...CASES.map((c) => ({ name: c.name, ruleSet: () => ruleSetOf(c.argv, c.env, c.host) })),
-        // What the agent programs for pod manifests (mizzen cni rules), e.g. the proxy's uid/gid from its securityContext.
-        ...POD_CASES.filter((c) => c.golden !== undefined).map((c) => ({ name: `pod: ${c.name}`, ruleSet: () => podRuleSet(c.yaml, c.ipv6 ?? false) })),
-      ];
-      for (const c of cases) {
+      for (const c of KERNEL_CASES) {
         it(`accepts, reads back identically and cleans up: ${c.name}`, async () => {
           const ruleSet = c.ruleSet();
           const first = await executor.apply(ruleSet, opts);

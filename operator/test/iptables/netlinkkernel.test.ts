@@ -6,36 +6,20 @@
 // batch must leave exactly what iptables-nft-restore left — the same `nft --debug=netlink list ruleset` (every
 // expression, register, value and handle) — and all three the same iptables-save. Opt-in like kernel.test.ts
 // (MIZZEN_NETNS_TESTS=1, root); it only touches the namespaces it creates.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { parse as parseYaml } from 'yaml';
-import type { V1Pod } from '@kubernetes/client-node';
-import { type Family, type HostFiles, type RuleSet, NETLINK_TOOL, buildRuleSet, encodeRestore, parseArgs, renderRestore, resolveConfig } from '../../src/iptables/index.js';
-import { desiredFor } from '../../src/agent/handler.js';
+import { type Family, NETLINK_TOOL, encodeRestore, renderRestore } from '../../src/iptables/index.js';
 import type { StepResult } from '../../src/agent/protocol.js';
 import { AgentSocketServer } from '../../src/agent/socket.js';
-import { POD_CASES } from '../agent/podcases.js';
 import { builtPlugin, tempDir } from '../agent/helpers.js';
-import { CASES } from './cases.js';
+import { KERNEL_CASES, sh } from './kernelcases.js';
 
 const enabled = process.env.MIZZEN_NETNS_TESTS === '1';
 const RESTORED = `mz-nl-restore-${process.pid}`;
 const SENT = `mz-nl-batch-${process.pid}`;
 const COMPAT = `mz-nl-compat-${process.pid}`;
-
-function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-const ruleSetOf = (argv: readonly string[], env: Record<string, string> = {}, host: HostFiles = {}): RuleSet => buildRuleSet(resolveConfig(parseArgs(argv).flags, env, host));
-
-function podRuleSet(yaml: string, ipv6: boolean): RuleSet {
-  const want = desiredFor(parseYaml(yaml) as V1Pod, ipv6 ? ['10.0.0.1/32', 'fd00::1/128'] : ['10.0.0.1/32'], { excludeNamespaces: [] });
-  if (!('ruleSet' in want) || want.ruleSet === undefined) throw new Error('the pod is not redirected');
-  return want.ruleSet;
-}
 
 /** Restore inputs the agent's rule sets do not produce today, for the forms the encoder writes anyway. */
 const EXTRA: readonly { name: string; family: Family; input: string }[] = [
@@ -134,13 +118,11 @@ const save = (netns: string, family: Family): string =>
     for (const n of [RESTORED, SENT, COMPAT]) sh('ip', ['netns', 'del', n]);
   });
 
-  const cases = [
-    ...CASES.map((c) => ({ name: c.name, ruleSet: ruleSetOf(c.argv, c.env, c.host) })),
-    ...POD_CASES.filter((c) => c.golden !== undefined).map((c) => ({ name: `pod: ${c.name}`, ruleSet: podRuleSet(c.yaml, c.ipv6 ?? false) })),
-  ].map((c) => {
-    const inputs = c.ruleSet.families.map((f) => ({ family: f.family, input: renderRestore(c.ruleSet, f.family) }));
+  const cases = KERNEL_CASES.map((c) => {
+    const ruleSet = c.ruleSet();
+    const inputs = ruleSet.families.map((f) => ({ family: f.family, input: renderRestore(ruleSet, f.family) }));
     return {
-      ...c,
+      name: c.name,
       inputs,
       batches: inputs.map((i) => ({ family: i.family, batch: encodeRestore(i.input, i.family, 'native') })),
       compat: inputs.map((i) => ({ family: i.family, batch: encodeRestore(i.input, i.family) })),

@@ -1,18 +1,14 @@
 // Native nftables on the real kernel: every golden case's nft rule set applied with `nft -f` into a throwaway
 // network namespace, read back with `nft list ruleset` exactly as written (counter values aside), applied again
 // without writing, and removed. Opt-in like the iptables kernel tests (MIZZEN_NETNS_TESTS=1, root, nft).
-import { execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import { type HostFiles, type NftRuleSet, NftBackedExecutor, NftExecutor, buildNftRuleSet, buildRuleSet, parseArgs, parseNftList, resolveConfig } from '../../src/iptables/index.js';
 import { CASES } from './cases.js';
+import { sh } from './kernelcases.js';
 
 const enabled = process.env.MIZZEN_NETNS_TESTS === '1';
 const NETNS = `mz-nft-test-${process.pid}`;
 const PATH = `/run/netns/${NETNS}`;
-
-function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-}
 
 const nftRuleSetOf = (argv: readonly string[], env: Record<string, string> = {}, host: HostFiles = {}): NftRuleSet => buildNftRuleSet(resolveConfig(parseArgs(argv).flags, env, host));
 
