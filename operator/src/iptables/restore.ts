@@ -331,8 +331,8 @@ export function freshProgram(ruleSet: RuleSet, backend: Backend, opts: { readonl
     steps.push(batch === undefined ? restore : { family: f.family, tool: NETLINK_TOOL, args: [], netlink: batch });
     const ip = planIp(ruleSet, f.family);
     if (ip !== undefined) {
-      const batch = ipBatchCommand(f.family);
-      steps.push({ family: f.family, tool: batch.cmd, args: batch.args, stdin: ip });
+      const ipBatch = ipBatchCommand(f.family);
+      steps.push({ family: f.family, tool: ipBatch.cmd, args: ipBatch.args, stdin: ip });
     }
   }
   return steps;
