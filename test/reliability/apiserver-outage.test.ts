@@ -39,7 +39,10 @@ describe('reliability: the API server unreachable for a minute while the operato
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.log(`      operator log:\n${logTail(op, 60)}`);
+    if (this.currentTest?.state !== 'failed') return;
+    // Whether the process is gone (and how) tells a crash from a hang when the log just stops.
+    console.log(`      operator process: exit code ${String(op?.child.exitCode)}, signal ${String(op?.child.signalCode)}`);
+    console.log(`      operator log:\n${logTail(op, 60)}`);
   });
 
   it('stops leading, neither spins nor floods its log, stays up, and leads again when the server is back', async () => {
